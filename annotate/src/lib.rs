@@ -1,0 +1,9 @@
+//! modswap's analysis library.
+//!
+//! Two front ends feed one IR: `elf` reads built objects (`.o`, `.ko`) and
+//! `source` parses C with libclang. Analysis and code generation read only
+//! the IR.
+
+#![forbid(unsafe_code)]
+
+pub mod sections;

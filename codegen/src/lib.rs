@@ -1,0 +1,3 @@
+//! Generates `replace_module()` handlers for review.
+
+#![forbid(unsafe_code)]

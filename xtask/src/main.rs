@@ -1,0 +1,57 @@
+//! `cargo xtask`: the project's developer tasks.
+//!
+//! - `setup`: install the Debian packages and Rust crates the project needs.
+//! - `kernel`: unpack, patch, configure and build a Linux 6.12 tree.
+//! - `test`: everything `setup` does, then every test (the README's test command).
+
+mod kernel;
+mod paths;
+mod setup;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "modswap developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install missing Debian packages and fetch Rust crates (idempotent).
+    Setup,
+    /// Build a Linux 6.12 tree under the cache directory and print its path.
+    Kernel {
+        #[arg(long, value_enum, default_value = "hotswap")]
+        variant: kernel::Variant,
+    },
+    /// Set up, then run every test.
+    Test,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::all(),
+        Task::Kernel { variant } => {
+            setup::debian_packages()?;
+            let tree = kernel::prepare(variant)?;
+            println!("{}", tree.dir.display());
+            Ok(())
+        }
+        Task::Test => test(),
+    }
+}
+
+fn test() -> Result<()> {
+    setup::all()?;
+    let tree = kernel::prepare(kernel::Variant::Hotswap)?;
+    util::run(
+        util::Cmd::new(env!("CARGO"))
+            .args(["test", "--workspace", "--locked"])
+            .env("MODSWAP_KERNEL_TREE", &tree.dir)
+            .current_dir(paths::repo_root()),
+    )
+}
