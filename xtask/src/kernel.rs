@@ -92,7 +92,9 @@ fn unpack(tree: &Tree) -> Result<()> {
             tarball.display()
         );
     }
-    let tmp = tree.dir.with_extension("unpacking");
+    let mut tmp = tree.dir.clone().into_os_string();
+    tmp.push(".unpacking");
+    let tmp = PathBuf::from(tmp);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
