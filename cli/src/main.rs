@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "modswap", version, about = "Make Linux kernel modules hotswappable")]
+#[command(
+    name = "modswap",
+    version,
+    about = "Make Linux kernel modules hotswappable"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -102,7 +102,11 @@ fn unpack(tree: &Tree) -> Result<()> {
         std::fs::remove_dir_all(&tree.dir)?;
     }
     std::fs::create_dir_all(&tmp)?;
-    eprintln!("kernel: unpacking {} into {}", tarball.display(), tree.dir.display());
+    eprintln!(
+        "kernel: unpacking {} into {}",
+        tarball.display(),
+        tree.dir.display()
+    );
     run(Cmd::new("tar")
         .arg("-xf")
         .arg(tarball)
@@ -113,7 +117,12 @@ fn unpack(tree: &Tree) -> Result<()> {
         Cmd::new("git")
             .arg("-C")
             .arg(&tmp)
-            .args(["-c", "user.name=modswap", "-c", "user.email=modswap@invalid"])
+            .args([
+                "-c",
+                "user.name=modswap",
+                "-c",
+                "user.email=modswap@invalid",
+            ])
             .args(["-c", "commit.gpgsign=false", "-c", "core.autocrlf=false"])
             .args(args)
     };
@@ -134,7 +143,12 @@ fn git(tree: &Tree) -> Cmd {
     Cmd::new("git")
         .arg("-C")
         .arg(&tree.dir)
-        .args(["-c", "user.name=modswap", "-c", "user.email=modswap@invalid"])
+        .args([
+            "-c",
+            "user.name=modswap",
+            "-c",
+            "user.email=modswap@invalid",
+        ])
         .args(["-c", "commit.gpgsign=false"])
 }
 
@@ -158,8 +172,7 @@ fn fingerprint(files: &[PathBuf]) -> Result<String> {
     // FNV-1a over names and contents: enough to notice a changed input.
     let mut h: u64 = 0xcbf29ce484222325;
     for f in files {
-        let bytes =
-            std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         for b in f.to_string_lossy().bytes().chain(bytes) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x100000001b3);
@@ -187,9 +200,16 @@ fn apply_series(tree: &Tree) -> Result<()> {
     output(git(tree).args(["am", "--abort"])).ok();
     output(git(tree).args(["reset", "-q", "--hard", &base]))?;
     for p in &patches {
-        eprintln!("kernel: applying {}", p.file_name().unwrap_or_default().to_string_lossy());
+        eprintln!(
+            "kernel: applying {}",
+            p.file_name().unwrap_or_default().to_string_lossy()
+        );
         run(git(tree).args(["am", "-q", "--keep-cr"]).arg(p)).with_context(|| {
-            format!("patch {} does not apply to Linux {}", p.display(), paths::KERNEL_VERSION)
+            format!(
+                "patch {} does not apply to Linux {}",
+                p.display(),
+                paths::KERNEL_VERSION
+            )
         })?;
     }
     write_atomic(&stamp, want.as_bytes())?;
