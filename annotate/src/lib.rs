@@ -6,4 +6,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod kbuild;
 pub mod sections;
