@@ -6,5 +6,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod class;
+pub mod ir;
 pub mod kbuild;
 pub mod sections;
+pub mod source;

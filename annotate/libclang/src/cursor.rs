@@ -472,36 +472,116 @@ impl<'tu> Cursor<'tu> {
         }
     }
 
-    /// For an operator expression, the operator's spelling, read from the
-    /// tokens (libclang 14 has no operator-kind query). For a binary or
-    /// compound-assignment operator: the first token after the left
-    /// operand's extent; for a unary operator: the first token, or the last
-    /// for postfix `++`/`--`.
+    /// For an operator expression, the operator (`=`, `+=`, `&`, `*`, `++`,
+    /// `-`, ...).
+    ///
+    /// libclang 14 has no operator-kind query, prints no expressions, and
+    /// tokens do not show operators that come from macro bodies. So the
+    /// kind of operator comes from the AST's structure, which macros do not
+    /// hide, and tokens only supply the exact spelling when they agree:
+    /// - an assignment's left operand is an lvalue used as such (not under
+    ///   an implicit lvalue-to-rvalue conversion); other binary operators
+    ///   convert their operands;
+    /// - `&x` has type pointer-to-(type of x); `*p` has the pointee type;
+    /// - `++`/`--` take an unconverted lvalue; `-x`, `!x`, `~x` do not.
+    ///
+    /// Returns `Some("=")` for every simple assignment, `Some("op=")` for a
+    /// compound assignment whose spelling is hidden by a macro, and `None`
+    /// for a binary or unary operator that is not an assignment, `&`, `*`
+    /// or an increment and whose spelling is hidden by a macro.
     pub fn operator(&self) -> Option<String> {
+        let kids = self.children();
         let tokens = self.tokens();
         match self.kind() {
-            Kind::BinaryOperator | Kind::CompoundAssignOperator => {
-                let lhs = self.children().into_iter().next()?;
-                let lhs_end = lhs.extent().end.offset;
-                tokens
-                    .iter()
-                    .find(|t| {
-                        t.start.offset >= lhs_end
-                            && t.kind == crate::TokenKind::Punctuation
-                            && t.spelling != ")"
-                            && t.spelling != "]"
-                    })
-                    .map(|t| t.spelling.clone())
+            Kind::CompoundAssignOperator => {
+                let op = between(&tokens, kids.first()?, kids.get(1)?);
+                Some(match op {
+                    Some(o) if o.len() >= 2 && o.ends_with('=') && o != "==" => o,
+                    _ => "op=".to_string(),
+                })
+            }
+            Kind::BinaryOperator => {
+                let [lhs, rhs] = kids.as_slice() else {
+                    return None;
+                };
+                if is_lvalue_use(*lhs) {
+                    return Some("=".to_string());
+                }
+                between(&tokens, lhs, rhs).filter(|o| o != "=")
             }
             Kind::UnaryOperator => {
-                let first = tokens.first()?;
-                if first.kind == crate::TokenKind::Punctuation && first.spelling != "(" {
-                    return Some(first.spelling.clone());
+                let [operand] = kids.as_slice() else {
+                    return None;
+                };
+                let (me, of) = (self.ty().canonical(), operand.ty().canonical());
+                if me.kind() == crate::TypeKind::Pointer
+                    && me.pointee().map(|p| p.canonical().spelling()) == Some(of.spelling())
+                {
+                    return Some("&".to_string());
                 }
-                let last = tokens.last()?;
-                (last.spelling == "++" || last.spelling == "--").then(|| last.spelling.clone())
+                if of.kind() == crate::TypeKind::Pointer
+                    && of.pointee().map(|p| p.canonical().spelling()) == Some(me.spelling())
+                    && !is_lvalue_use(*operand)
+                {
+                    return Some("*".to_string());
+                }
+                let first = tokens.first().map(|t| t.spelling.as_str());
+                let last = tokens.last().map(|t| t.spelling.as_str());
+                if is_lvalue_use(*operand) {
+                    return Some(match (first, last) {
+                        (Some(o @ ("++" | "--")), _) | (_, Some(o @ ("++" | "--"))) => {
+                            o.to_string()
+                        }
+                        _ => "++".to_string(),
+                    });
+                }
+                match first {
+                    Some(o @ ("-" | "+" | "!" | "~")) => Some(o.to_string()),
+                    _ => None,
+                }
             }
             _ => None,
         }
+    }
+}
+
+/// Is `c` an lvalue used as an lvalue: a name, member, element or
+/// dereference not wrapped in an implicit conversion?
+fn is_lvalue_use(c: Cursor<'_>) -> bool {
+    match c.kind() {
+        Kind::DeclRefExpr => c
+            .referenced()
+            .is_some_and(|d| matches!(d.kind(), Kind::VarDecl | Kind::ParmDecl | Kind::FieldDecl)),
+        Kind::MemberRefExpr | Kind::ArraySubscriptExpr => true,
+        Kind::ParenExpr => c.children().first().is_some_and(|k| is_lvalue_use(*k)),
+        Kind::UnaryOperator => {
+            // `*p` is an lvalue; `-x` is not.
+            let kids = c.children();
+            let [operand] = kids.as_slice() else {
+                return false;
+            };
+            let of = operand.ty().canonical();
+            of.kind() == crate::TypeKind::Pointer
+                && of.pointee().map(|p| p.canonical().spelling())
+                    == Some(c.ty().canonical().spelling())
+        }
+        _ => false,
+    }
+}
+
+/// The one punctuation token strictly between two operands' extents, if
+/// the tokens show it (they do not when the operator comes from a macro).
+fn between(tokens: &[Token], lhs: &Cursor<'_>, rhs: &Cursor<'_>) -> Option<String> {
+    let (l, r) = (lhs.extent().end.offset, rhs.extent().start.offset);
+    if r <= l {
+        return None;
+    }
+    let mid: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| t.start.offset >= l && t.end.offset <= r)
+        .collect();
+    match mid.as_slice() {
+        [t] if t.kind == crate::TokenKind::Punctuation => Some(t.spelling.clone()),
+        _ => None,
     }
 }

@@ -137,3 +137,22 @@ fn threads_share_the_library() {
     assert_eq!(counts[0], counts[1]);
     assert!(counts[0] >= 7);
 }
+
+#[test]
+fn operators_inside_macros() {
+    let src =
+        "struct m { int x; };\nstruct m the_m;\n#define THIS (&the_m)\n#define SET(a, b) a = b\n\
+               struct m *get(void) { int y; SET(y, 3); y++; return THIS; }\n";
+    let (_d, path) = write("e.c", src);
+    let index = Index::new().unwrap();
+    let tu = index.parse(&path, &[], ParseOptions::default()).unwrap();
+    let mut ops = Vec::new();
+    tu.cursor().visit(|c, _| {
+        if matches!(c.kind(), Kind::BinaryOperator | Kind::UnaryOperator) {
+            ops.push(c.operator().unwrap_or_default());
+        }
+        Visit::Recurse
+    });
+    ops.sort();
+    assert_eq!(ops, ["&", "++", "="]);
+}
