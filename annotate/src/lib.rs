@@ -6,4 +6,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod elf;
+pub mod error;
 pub mod sections;
+pub mod verify;
+
+pub use error::{Error, Result};
