@@ -5,9 +5,9 @@
 //! or, for objects local to a translation unit, a section symbol plus an
 //! offset (`.bss + 0x1c`); the second kind is resolved to the data symbol
 //! covering that offset. In code, PC-relative fields are biased by their
-//! own size (the CPU adds the address of the next instruction), so the
-//! offset is `addend + 4`; when an immediate follows the field the bias is
-//! larger, and the next 1, 2 or 4 bytes are tried too.
+//! own size plus the size of any immediate after them (the CPU adds the
+//! address of the next instruction), so the offset is `addend + 4 + imm`;
+//! when the instruction is not recognised, imm = 0, 1, 2 and 4 are tried.
 //!
 //! Relocations in non-allocated sections (debug information) are not
 //! references: they do not exist at run time.
@@ -120,11 +120,22 @@ pub(super) fn analyse(parts: &Parts<'_>) -> Vec<DataSymbol> {
             continue;
         };
         let code = from_sec.is_exec();
-        let bias = if code {
-            pc_relative_size(r.r_type).unwrap_or(0)
+        let field = if code {
+            x86::classify(parts.bytes(r.section), r.offset, r.r_type)
         } else {
-            0
+            x86::Field {
+                usage: Use::Address,
+                trailing: Some(0),
+            }
         };
+        // The CPU adds the address of the next instruction to a PC-relative
+        // field in code: the field's own size plus any immediate after it.
+        let pc = if code {
+            pc_relative_size(r.r_type)
+        } else {
+            None
+        };
+        let bias = pc.map_or(0, |n| n + i64::from(field.trailing.unwrap_or(0)));
         let base = r.addend.saturating_add(bias);
 
         // Which data symbol, and where in it.
@@ -139,8 +150,9 @@ pub(super) fn analyse(parts: &Parts<'_>) -> Vec<DataSymbol> {
             let start = i64::try_from(sym.value)
                 .unwrap_or(i64::MAX)
                 .saturating_add(base);
-            // An immediate after a PC-relative field makes the bias larger.
-            let extra: &[i64] = if code && pc_relative_size(r.r_type).is_some() {
+            // An unrecognised instruction may have an immediate after a
+            // PC-relative field, which makes the bias larger.
+            let extra: &[i64] = if pc.is_some() && field.trailing.is_none() {
                 &[0, 1, 2, 4]
             } else {
                 &[0]
@@ -165,8 +177,7 @@ pub(super) fn analyse(parts: &Parts<'_>) -> Vec<DataSymbol> {
                 .get(&r.section)
                 .and_then(|iv| iv.covering(i64::try_from(r.offset).ok()?))
                 .and_then(name_of);
-            let usage = x86::classify(parts.bytes(r.section), r.offset, r.r_type);
-            (Origin::Code, usage, within)
+            (Origin::Code, field.usage, within)
         } else {
             let within = data_by_section
                 .get(&r.section)

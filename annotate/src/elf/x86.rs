@@ -37,25 +37,76 @@ fn two_byte_memory_op(op: u8) -> bool {
         | 0xb6 | 0xb7 | 0xbe | 0xbf | 0xbc | 0xbd) // movzx movsx bsf bsr
 }
 
-/// Is the opcode ending at `code[end - 1]` one that accesses memory?
-fn memory_op(code: &[u8], end: usize) -> bool {
-    let Some(&op) = end.checked_sub(1).and_then(|i| code.get(i)) else {
-        return false;
-    };
-    if end >= 2 && code[end - 2] == 0x0f && two_byte_memory_op(op) {
-        return true;
+/// What the decoder found out about a relocated field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Field {
+    pub usage: Use,
+    /// Bytes of the instruction after the field (an immediate operand),
+    /// when the instruction was recognised.
+    pub trailing: Option<u8>,
+}
+
+const ADDRESS: Field = Field {
+    usage: Use::Address,
+    trailing: None,
+};
+
+/// Is there an operand-size prefix (0x66) before the opcode at `op_at`,
+/// possibly followed by a REX prefix?
+fn operand_size_16(code: &[u8], op_at: usize) -> bool {
+    let before = |n: usize| op_at.checked_sub(n).and_then(|i| code.get(i)).copied();
+    match before(1) {
+        Some(0x66) => true,
+        Some(0x40..=0x4f) => before(2) == Some(0x66),
+        _ => false,
     }
-    op != 0x8d && one_byte_memory_op(op)
+}
+
+/// The immediate's size of a one-byte memory opcode `op` (ModRM `modrm`).
+fn immediate_size(code: &[u8], op_at: usize, op: u8, modrm: u8) -> u8 {
+    let reg = (modrm >> 3) & 7;
+    let imm_z = if operand_size_16(code, op_at) { 2 } else { 4 };
+    match op {
+        0x80 | 0x83 | 0xc0 | 0xc1 | 0xc6 | 0x6b => 1,
+        0x81 | 0xc7 | 0x69 => imm_z,
+        0xf6 if reg <= 1 => 1,
+        0xf7 if reg <= 1 => imm_z,
+        _ => 0,
+    }
+}
+
+/// The field's use, given that the opcode ends right before `modrm_at`.
+fn memory_operand(code: &[u8], modrm_at: usize) -> Field {
+    let Some(op_at) = modrm_at.checked_sub(1) else {
+        return ADDRESS;
+    };
+    let (Some(&op), Some(&modrm)) = (code.get(op_at), code.get(modrm_at)) else {
+        return ADDRESS;
+    };
+    if op_at >= 1 && code[op_at - 1] == 0x0f && two_byte_memory_op(op) {
+        let trailing = if op == 0xba { 1 } else { 0 };
+        return Field {
+            usage: Use::Memory,
+            trailing: Some(trailing),
+        };
+    }
+    if op == 0x8d || !one_byte_memory_op(op) {
+        return ADDRESS;
+    }
+    Field {
+        usage: Use::Memory,
+        trailing: Some(immediate_size(code, op_at, op, modrm)),
+    }
 }
 
 /// How the instruction holding the relocated field at `offset` of `code`
 /// (a relocation of type `r_type`) uses its target.
-pub(super) fn classify(code: &[u8], offset: u64, r_type: u32) -> Use {
+pub(crate) fn classify(code: &[u8], offset: u64, r_type: u32) -> Field {
     let Ok(o) = usize::try_from(offset) else {
-        return Use::Address;
+        return ADDRESS;
     };
     if o > code.len() {
-        return Use::Address;
+        return ADDRESS;
     }
     match r_type {
         elf::R_X86_64_PC32
@@ -63,23 +114,19 @@ pub(super) fn classify(code: &[u8], offset: u64, r_type: u32) -> Use {
         | elf::R_X86_64_GOTPCRELX
         | elf::R_X86_64_REX_GOTPCRELX => {
             // opcode, ModRM(00 reg 101), disp32
-            if o >= 2 && code[o - 1] & 0xc7 == 0x05 && memory_op(code, o - 1) {
-                return Use::Memory;
+            if o >= 2 && code[o - 1] & 0xc7 == 0x05 {
+                return memory_operand(code, o - 1);
             }
-            Use::Address
+            ADDRESS
         }
         elf::R_X86_64_32 | elf::R_X86_64_32S => {
             // opcode, ModRM(00 reg 100), SIB(base 101), disp32
-            if o >= 3
-                && code[o - 2] & 0xc7 == 0x04
-                && code[o - 1] & 0x07 == 0x05
-                && memory_op(code, o - 2)
-            {
-                return Use::Memory;
+            if o >= 3 && code[o - 2] & 0xc7 == 0x04 && code[o - 1] & 0x07 == 0x05 {
+                return memory_operand(code, o - 2);
             }
-            Use::Address
+            ADDRESS
         }
-        _ => Use::Address,
+        _ => ADDRESS,
     }
 }
 
@@ -90,10 +137,47 @@ mod tests {
     const PC32: u32 = elf::R_X86_64_PC32;
     const ABS32S: u32 = elf::R_X86_64_32S;
 
+    fn usage(code: &[u8], offset: u64, r_type: u32) -> Use {
+        classify(code, offset, r_type).usage
+    }
+
+    #[test]
+    fn immediates_after_the_field_are_sized() {
+        // addq $1, 0x0(%rip): 48 83 05 <disp32> 01
+        let f = classify(&[0x48, 0x83, 0x05, 0, 0, 0, 0, 1], 3, PC32);
+        assert_eq!(f.trailing, Some(1));
+        // movq $imm32, 0x0(%rip): 48 c7 05 <disp32> <imm32>
+        let f = classify(&[0x48, 0xc7, 0x05, 0, 0, 0, 0, 0, 0, 0, 0], 3, PC32);
+        assert_eq!(f.trailing, Some(4));
+        // movw $imm16, 0x0(%rip): 66 c7 05 <disp32> <imm16>
+        let f = classify(&[0x66, 0xc7, 0x05, 0, 0, 0, 0, 0, 0], 3, PC32);
+        assert_eq!(f.trailing, Some(2));
+        // testb $imm8, 0x0(%rip): f6 05 <disp32> <imm8>
+        let f = classify(&[0xf6, 0x05, 0, 0, 0, 0, 1], 2, PC32);
+        assert_eq!(f.trailing, Some(1));
+        // notl 0x0(%rip): f7 15 <disp32>
+        let f = classify(&[0xf7, 0x15, 0, 0, 0, 0], 2, PC32);
+        assert_eq!(
+            f,
+            Field {
+                usage: Use::Memory,
+                trailing: Some(0)
+            }
+        );
+        // btl $3, 0x0(%rip): 0f ba 25 <disp32> 03
+        let f = classify(&[0x0f, 0xba, 0x25, 0, 0, 0, 0, 3], 3, PC32);
+        assert_eq!(f.trailing, Some(1));
+        // lea: unknown trailing bytes are not claimed
+        assert_eq!(
+            classify(&[0x48, 0x8d, 0x3d, 0, 0, 0, 0], 3, PC32).trailing,
+            None
+        );
+    }
+
     #[test]
     fn rip_relative_loads_and_stores_are_memory() {
         // mov 0x0(%rip),%eax: 8b 05 <disp32>
-        assert_eq!(classify(&[0x8b, 0x05, 0, 0, 0, 0], 2, PC32), Use::Memory);
+        assert_eq!(usage(&[0x8b, 0x05, 0, 0, 0, 0], 2, PC32), Use::Memory);
         // addq $1, 0x0(%rip): 48 83 05 <disp32> 01
         assert_eq!(
             classify(&[0x48, 0x83, 0x05, 0, 0, 0, 0, 1], 3, PC32),
@@ -151,8 +235,8 @@ mod tests {
 
     #[test]
     fn out_of_range_offsets_are_addresses() {
-        assert_eq!(classify(&[0x8b], 0, PC32), Use::Address);
-        assert_eq!(classify(&[0x8b, 0x05], 1000, PC32), Use::Address);
-        assert_eq!(classify(&[], u64::MAX, PC32), Use::Address);
+        assert_eq!(usage(&[0x8b], 0, PC32), Use::Address);
+        assert_eq!(usage(&[0x8b, 0x05], 1000, PC32), Use::Address);
+        assert_eq!(usage(&[], u64::MAX, PC32), Use::Address);
     }
 }

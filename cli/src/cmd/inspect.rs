@@ -184,7 +184,7 @@ pub fn text(file: &str, obj: &Object) -> String {
                     Use::Memory => "memory".into(),
                 },
                 r.kind.clone(),
-                format!("+{}", r.target_offset),
+                format!("{:+}", r.target_offset),
             ]);
         }
         // Skip the header row for these small per-symbol tables.
