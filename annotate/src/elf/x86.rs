@@ -180,17 +180,17 @@ mod tests {
         assert_eq!(usage(&[0x8b, 0x05, 0, 0, 0, 0], 2, PC32), Use::Memory);
         // addq $1, 0x0(%rip): 48 83 05 <disp32> 01
         assert_eq!(
-            classify(&[0x48, 0x83, 0x05, 0, 0, 0, 0, 1], 3, PC32),
+            usage(&[0x48, 0x83, 0x05, 0, 0, 0, 0, 1], 3, PC32),
             Use::Memory
         );
         // movzbl 0x0(%rip),%eax: 0f b6 05 <disp32>
         assert_eq!(
-            classify(&[0x0f, 0xb6, 0x05, 0, 0, 0, 0], 3, PC32),
+            usage(&[0x0f, 0xb6, 0x05, 0, 0, 0, 0], 3, PC32),
             Use::Memory
         );
         // lock incl 0x0(%rip): f0 ff 05 <disp32>
         assert_eq!(
-            classify(&[0xf0, 0xff, 0x05, 0, 0, 0, 0], 3, PC32),
+            usage(&[0xf0, 0xff, 0x05, 0, 0, 0, 0], 3, PC32),
             Use::Memory
         );
     }
@@ -199,22 +199,22 @@ mod tests {
     fn lea_and_immediates_take_the_address() {
         // lea 0x0(%rip),%rdi: 48 8d 3d <disp32>
         assert_eq!(
-            classify(&[0x48, 0x8d, 0x3d, 0, 0, 0, 0], 3, PC32),
+            usage(&[0x48, 0x8d, 0x3d, 0, 0, 0, 0], 3, PC32),
             Use::Address
         );
         // mov $sym,%rdi: 48 c7 c7 <imm32>
         assert_eq!(
-            classify(&[0x48, 0xc7, 0xc7, 0, 0, 0, 0], 3, ABS32S),
+            usage(&[0x48, 0xc7, 0xc7, 0, 0, 0, 0], 3, ABS32S),
             Use::Address
         );
         // mov $sym,%edi: bf <imm32>
         assert_eq!(
-            classify(&[0xbf, 0, 0, 0, 0], 1, elf::R_X86_64_32),
+            usage(&[0xbf, 0, 0, 0, 0], 1, elf::R_X86_64_32),
             Use::Address
         );
         // 64-bit absolute in code (movabs)
         assert_eq!(
-            classify(&[0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0], 2, elf::R_X86_64_64),
+            usage(&[0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0], 2, elf::R_X86_64_64),
             Use::Address
         );
     }
@@ -223,12 +223,12 @@ mod tests {
     fn indexed_absolute_access_is_memory() {
         // mov 0x0(,%rax,8),%rdx: 48 8b 14 c5 <disp32>
         assert_eq!(
-            classify(&[0x48, 0x8b, 0x14, 0xc5, 0, 0, 0, 0], 4, ABS32S),
+            usage(&[0x48, 0x8b, 0x14, 0xc5, 0, 0, 0, 0], 4, ABS32S),
             Use::Memory
         );
         // lea 0x0(,%rax,8),%rdx: 48 8d 14 c5 <disp32>
         assert_eq!(
-            classify(&[0x48, 0x8d, 0x14, 0xc5, 0, 0, 0, 0], 4, ABS32S),
+            usage(&[0x48, 0x8d, 0x14, 0xc5, 0, 0, 0, 0], 4, ABS32S),
             Use::Address
         );
     }

@@ -1,7 +1,8 @@
 //! `modswap inspect FILE [--format text|json]`.
 //!
 //! Text: readable tables (module, data symbols with their references,
-//! exports, imports, sections, symbols, relocations, warnings).
+//! exports, imports, sections, symbols, relocations, warnings); `--brief`
+//! stops after the imports.
 //!
 //! JSON: one object, keys sorted, arrays in the order documented on
 //! `modswap_annotate::elf::Object` (index order for sections, symbols and
@@ -42,13 +43,16 @@ pub struct Args {
     pub file: PathBuf,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Text only: leave out the full section, symbol and relocation tables.
+    #[arg(long)]
+    pub brief: bool,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let obj = Object::read(&args.file)?;
     let out = match args.format {
         Format::Json => json(&args.file.display().to_string(), &obj)?,
-        Format::Text => text(&args.file.display().to_string(), &obj),
+        Format::Text => text(&args.file.display().to_string(), &obj, args.brief),
     };
     super::emit(&out)?;
     Ok(ExitCode::SUCCESS)
@@ -91,8 +95,9 @@ fn place(obj: &Object, p: &Place) -> String {
     }
 }
 
-/// The readable report.
-pub fn text(file: &str, obj: &Object) -> String {
+/// The readable report; `brief` leaves out the section, symbol and
+/// relocation tables.
+pub fn text(file: &str, obj: &Object, brief: bool) -> String {
     let mut o = String::new();
     let m = &obj.module;
     let _ = writeln!(o, "File:          {file}");
@@ -193,6 +198,9 @@ pub fn text(file: &str, obj: &Object) -> String {
     }
 
     let _ = writeln!(o, "\nExports ({}):", obj.exports.len());
+    if obj.exports.is_empty() {
+        let _ = writeln!(o, "  (none)");
+    }
     let mut t = Table::new(&["Name", "License", "Namespace", "Encoding"]);
     for e in &obj.exports {
         t.row(vec![
@@ -209,11 +217,18 @@ pub fn text(file: &str, obj: &Object) -> String {
                 .unwrap_or_default(),
         ]);
     }
-    o.push_str(&t.render("  "));
+    if !obj.exports.is_empty() {
+        o.push_str(&t.render("  "));
+    }
 
     let _ = writeln!(o, "\nImports ({}):", obj.imports.len());
     for i in &obj.imports {
         let _ = writeln!(o, "  {}{}", i.name, if i.weak { " (weak)" } else { "" });
+    }
+
+    if brief {
+        warnings(&mut o, obj);
+        return o;
     }
 
     let _ = writeln!(o, "\nSections ({}):", obj.sections.len());
@@ -276,11 +291,15 @@ pub fn text(file: &str, obj: &Object) -> String {
     }
     o.push_str(&t.render("  "));
 
+    warnings(&mut o, obj);
+    o
+}
+
+fn warnings(o: &mut String, obj: &Object) {
     if !obj.warnings.is_empty() {
         let _ = writeln!(o, "\nWarnings ({}):", obj.warnings.len());
         for w in &obj.warnings {
             let _ = writeln!(o, "  {w}");
         }
     }
-    o
 }
