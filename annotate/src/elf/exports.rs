@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use super::reader::Parts;
-use super::{Export, ExportEncoding, Place};
+use super::{Export, ExportEncoding, Place, Relocation};
 
 /// Size of one `struct kernel_symbol` with PREL32 fields.
 const ENTRY: u64 = 12;
@@ -48,9 +48,13 @@ struct Entry {
     namespace: Option<String>,
 }
 
-fn ksymtab_entries(parts: &Parts<'_>, section: u32) -> BTreeMap<u64, Entry> {
+fn ksymtab_entries(
+    parts: &Parts<'_>,
+    section: u32,
+    relocs: &[&Relocation],
+) -> BTreeMap<u64, Entry> {
     let mut entries: BTreeMap<u64, Entry> = BTreeMap::new();
-    for r in parts.relocations.iter().filter(|r| r.section == section) {
+    for r in relocs {
         let field = r.offset % ENTRY;
         let entry = entries.entry(r.offset - field).or_default();
         match field {
@@ -75,6 +79,10 @@ fn ksymtab_entries(parts: &Parts<'_>, section: u32) -> BTreeMap<u64, Entry> {
 }
 
 pub(super) fn find(parts: &Parts<'_>, warnings: &mut Vec<String>) -> Vec<Export> {
+    let mut by_section: BTreeMap<u32, Vec<&Relocation>> = BTreeMap::new();
+    for r in &parts.relocations {
+        by_section.entry(r.section).or_default().push(r);
+    }
     let mut out = Vec::new();
     for sec in &parts.sections {
         let (gpl, encoding, fallback) = if sec.name == "__ksymtab" {
@@ -88,7 +96,8 @@ pub(super) fn find(parts: &Parts<'_>, warnings: &mut Vec<String>) -> Vec<Export>
         } else {
             continue;
         };
-        let entries = ksymtab_entries(parts, sec.index);
+        let relocs = by_section.get(&sec.index).map_or(&[][..], Vec::as_slice);
+        let entries = ksymtab_entries(parts, sec.index, relocs);
         let expected = sec.size / ENTRY;
         if entries.len() as u64 != expected && fallback.is_none() {
             warnings.push(format!(

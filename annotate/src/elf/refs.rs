@@ -54,6 +54,9 @@ fn placement(section: &str) -> Placement {
 struct Intervals {
     /// (start, end, symbol index), sorted; `end == start` for a zero-size symbol.
     spans: Vec<(u64, u64, u32)>,
+    /// `reach[i]`: the greatest end among `spans[..=i]`, so a backward
+    /// search stops as soon as no earlier span can reach the offset.
+    reach: Vec<u64>,
 }
 
 impl Intervals {
@@ -63,6 +66,15 @@ impl Intervals {
 
     fn finish(&mut self) {
         self.spans.sort();
+        let mut max = 0;
+        self.reach = self
+            .spans
+            .iter()
+            .map(|&(_, e, _)| {
+                max = max.max(e);
+                max
+            })
+            .collect();
     }
 
     /// The symbol covering `offset`: among sized symbols whose span holds
@@ -71,13 +83,21 @@ impl Intervals {
     fn covering(&self, offset: i64) -> Option<u32> {
         let offset = u64::try_from(offset).ok()?;
         let end = self.spans.partition_point(|&(s, _, _)| s <= offset);
-        let before = &self.spans[..end];
-        before
-            .iter()
-            .rev()
-            .find(|&&(s, e, _)| s <= offset && offset < e)
-            .or_else(|| before.iter().find(|&&(s, e, _)| s == offset && e == s))
-            .map(|&(_, _, i)| i)
+        let mut exact = None;
+        for i in (0..end).rev() {
+            let (s, e, index) = self.spans[i];
+            if offset < e {
+                return Some(index);
+            }
+            // Here s <= offset and e <= offset: s == offset means zero-size.
+            if s == offset && exact.is_none() {
+                exact = Some(index);
+            }
+            if s < offset && self.reach[i] <= offset {
+                break;
+            }
+        }
+        exact
     }
 }
 
@@ -248,5 +268,15 @@ mod tests {
         assert_eq!(iv.covering(16), None);
         assert_eq!(iv.covering(32), Some(3));
         assert_eq!(iv.covering(-4), None);
+        assert_eq!(iv.covering(40), None);
+        // A zero-size label only answers for its exact offset.
+        let mut iv = Intervals::default();
+        iv.push(0, 4, 1);
+        iv.push(8, 0, 2);
+        iv.push(100, 0, 3);
+        iv.finish();
+        assert_eq!(iv.covering(8), Some(2));
+        assert_eq!(iv.covering(9), None);
+        assert_eq!(iv.covering(2), Some(1));
     }
 }

@@ -184,15 +184,9 @@ mod tests {
             Use::Memory
         );
         // movzbl 0x0(%rip),%eax: 0f b6 05 <disp32>
-        assert_eq!(
-            usage(&[0x0f, 0xb6, 0x05, 0, 0, 0, 0], 3, PC32),
-            Use::Memory
-        );
+        assert_eq!(usage(&[0x0f, 0xb6, 0x05, 0, 0, 0, 0], 3, PC32), Use::Memory);
         // lock incl 0x0(%rip): f0 ff 05 <disp32>
-        assert_eq!(
-            usage(&[0xf0, 0xff, 0x05, 0, 0, 0, 0], 3, PC32),
-            Use::Memory
-        );
+        assert_eq!(usage(&[0xf0, 0xff, 0x05, 0, 0, 0, 0], 3, PC32), Use::Memory);
     }
 
     #[test]
