@@ -123,23 +123,37 @@ fn truncated_and_corrupted_modules_never_panic() {
     }
 }
 
-/// Inputs the fuzzer (annotate/fuzz) found or that exercise its findings:
-/// tests/fixtures/fuzz/*.
+/// Inputs from the fuzzer's corpus (annotate/fuzz), one per outcome; the
+/// file name's prefix says which (tests/fixtures/fuzz/README.md).
 #[test]
 fn fuzz_regressions() {
     let dir = modswap_tests::repo_root().join("tests/fixtures/fuzz");
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
-        let bytes = std::fs::read(&p).unwrap();
-        n += 1;
-        match Object::parse(&p, &bytes) {
-            Ok(_) => {}
-            Err(
-                Error::NotElf { .. } | Error::UnsupportedElf { .. } | Error::MalformedElf { .. },
-            ) => {}
-            Err(e) => panic!("{}: unexpected error {e}", p.display()),
+        if p.extension().is_none_or(|x| x != "bin") {
+            continue;
         }
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let (want, _) = name
+            .split_once("--")
+            .expect("name is <outcome>--<what>.bin");
+        let bytes = std::fs::read(&p).unwrap();
+        let got = match Object::parse(&p, &bytes) {
+            Ok(_) => "ok",
+            Err(Error::NotElf { .. }) => "not-elf",
+            Err(Error::UnsupportedElf { .. }) => "unsupported",
+            Err(Error::MalformedElf { .. }) => "malformed",
+            Err(e) => panic!("{name}: unexpected error {e}"),
+        };
+        assert_eq!(got, want, "{name}");
+        if let Err(e) = Object::parse(&p, &bytes) {
+            assert!(
+                e.to_string().starts_with(&format!("{}: ", p.display())),
+                "{e}"
+            );
+        }
+        n += 1;
     }
-    assert!(n > 0, "no inputs in {}", dir.display());
+    assert!(n >= 10, "only {n} inputs in {}", dir.display());
 }

@@ -96,6 +96,13 @@ fn check_ident(path: &Path, bytes: &[u8]) -> Result<()> {
         }
         d => return Err(not_elf(format!("unknown ELF data encoding {d}"))),
     }
+    // e_ident[EI_VERSION]
+    if bytes[6] != elf::EV_CURRENT {
+        return Err(unsupported(format!(
+            "ELF identification version {} (only version 1 exists)",
+            bytes[6]
+        )));
+    }
     if bytes.len() < EHDR_SIZE {
         return Err(Error::MalformedElf {
             path: path.to_path_buf(),
