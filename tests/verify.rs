@@ -124,3 +124,37 @@ fn a_module_does_not_replace_another_module() {
         .stdout
         .contains("static section .static_old.counterdev_misc of OLD is missing from NEW"));
 }
+
+/// 6.12 encodes EXPORT_SYMBOL three ways: `.export_symbol` in the compiled
+/// file, `___ksymtab*+NAME` sections in the `.mod.o` modpost generates, and
+/// the merged `__ksymtab*` of the `.ko`. All three give the same exports.
+#[test]
+fn exports_are_read_in_all_three_encodings() {
+    use modswap_annotate::elf::{ExportEncoding, Object};
+    let built = build("tests/fixtures/modules/old_symbols/v1", "oldsym");
+    let want = |enc: ExportEncoding| {
+        vec![
+            ("oldsym_helper".to_string(), true, String::new(), enc),
+            (
+                "oldsym_ns_value".to_string(),
+                true,
+                "MODSWAP_TEST".to_string(),
+                enc,
+            ),
+            ("oldsym_total".to_string(), false, String::new(), enc),
+        ]
+    };
+    for (file, enc) in [
+        ("oldsym_main.o", ExportEncoding::ExportSymbol),
+        ("oldsym.mod.o", ExportEncoding::KsymtabSection),
+        ("oldsym.ko", ExportEncoding::Ksymtab),
+    ] {
+        let obj = Object::read(&built.dir.path().join(file)).unwrap();
+        let have: Vec<_> = obj
+            .exports
+            .iter()
+            .map(|e| (e.name.clone(), e.gpl, e.namespace.clone(), e.encoding))
+            .collect();
+        assert_eq!(have, want(enc), "{file}");
+    }
+}
