@@ -235,3 +235,16 @@ fn inspect_text_of_the_v2_examples() {
     insta::assert_snapshot!("counterdev_v2_data", data_report(&counterdev("v2").ko));
     insta::assert_snapshot!("ramfs_mini_v2_data", data_report(&ramfs_mini("v2").ko));
 }
+
+/// The JSON shape of `inspect` (module and data symbols), locked down.
+#[test]
+fn inspect_json_of_counterdev_v1() {
+    let v = inspect_json(&counterdev("v1").ko);
+    assert_eq!(v["schema"], "modswap-inspect/1");
+    let shape =
+        serde_json::json!({ "module": v["module"], "data": v["data"], "exports": v["exports"] });
+    insta::assert_snapshot!(
+        "counterdev_v1_json",
+        serde_json::to_string_pretty(&shape).unwrap()
+    );
+}
