@@ -401,9 +401,14 @@ pub fn verify(old: &Object, new: &Object) -> Vec<Problem> {
             old: o.clone(),
             new: n.clone(),
         }),
-        (None, _) => out.push(Problem::NoModuleName { image: Image::Old }),
-        (_, None) => out.push(Problem::NoModuleName { image: Image::New }),
-        _ => {}
+        (o, n) => {
+            if o.is_none() {
+                out.push(Problem::NoModuleName { image: Image::Old });
+            }
+            if n.is_none() {
+                out.push(Problem::NoModuleName { image: Image::New });
+            }
+        }
     }
     if !new.module.hotswappable {
         out.push(Problem::NotHotswappable);
@@ -588,6 +593,9 @@ mod tests {
         new.module.modswap_abi = Some(names().abi_version + 1);
         new.module.name = None;
         let p = verify(&old, &new);
+        assert!(p.contains(&Problem::NoModuleName { image: Image::New }));
+        let p = verify(&new, &new);
+        assert!(p.contains(&Problem::NoModuleName { image: Image::Old }));
         assert!(p.contains(&Problem::NoModuleName { image: Image::New }));
         assert!(p.contains(&Problem::Abi {
             found: Some(names().abi_version + 1),
