@@ -7,7 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod class;
+pub mod elf;
+pub mod error;
 pub mod ir;
 pub mod kbuild;
 pub mod sections;
 pub mod source;
+pub mod verify;
+
+pub use error::{Error, Result};

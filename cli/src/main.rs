@@ -5,6 +5,8 @@
 //! - 1: the answer is "no": `verify` found the pair incompatible.
 //! - 2: bad input or an error (unreadable file, not an x86_64 ELF, ...).
 
+mod cmd;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -23,18 +25,32 @@ struct Cli {
 enum Command {
     /// Print the section names and markers shared with the loader.
     Sections,
+    /// Show what a module (.ko) or object (.o) holds: sections, symbols,
+    /// relocations, imports, exports, and who points at each global.
+    Inspect(cmd::inspect::Args),
+    /// Check that NEW can replace OLD in place (exit 0 yes, 1 no, 2 bad input).
+    Verify(cmd::verify::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Sections => {
             let n = modswap_annotate::sections::names();
             println!("static_old\t{}", n.static_old);
             println!("static_new\t{}", n.static_new);
             println!("info\t{}", n.info);
             println!("old_prefix\t{}", n.old_prefix);
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect(args) => cmd::inspect::run(&args),
+        Command::Verify(args) => cmd::verify::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("modswap: error: {e:#}");
+            cmd::exit_error()
         }
     }
 }
