@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analyze;
 pub mod class;
 pub mod ir;
 pub mod kbuild;
