@@ -10,5 +10,7 @@ pub mod analyze;
 pub mod class;
 pub mod ir;
 pub mod kbuild;
+pub mod report;
+pub mod rewrite;
 pub mod sections;
 pub mod source;
