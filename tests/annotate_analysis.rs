@@ -5,43 +5,12 @@
 use modswap_annotate::analyze::{self, Analysis};
 use modswap_annotate::class::Class;
 use modswap_annotate::{kbuild, source};
-use modswap_tests::{repo_root, DEBIAN_HEADERS};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use modswap_tests::DEBIAN_HEADERS;
+use std::path::Path;
 
-/// Copies fixture `name` to a temporary `<tmp>/<name>` and builds it.
-fn build_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join(name);
-    copy_dir(
-        &repo_root().join("tests/fixtures/annotate").join(name),
-        &dir,
-    );
-    let out = Command::new("make")
-        .args(["-s", "-C", DEBIAN_HEADERS])
-        .arg(format!("M={}", dir.display()))
-        .arg("modules")
-        .output()
-        .expect("make runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "building fixture {name} failed:\n{stderr}"
-    );
-    assert!(
-        !stderr.contains("warning:"),
-        "fixture {name} builds with warnings:\n{stderr}"
-    );
-    (tmp, dir)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
+#[path = "annotate_support.rs"]
+mod support;
+use support::build_fixture;
 
 fn analyse(dir: &Path) -> Analysis {
     let mut md = kbuild::discover(dir, Some(Path::new(DEBIAN_HEADERS))).unwrap();

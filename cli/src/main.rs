@@ -2,8 +2,11 @@
 //!
 //! Exit codes (documented in the README):
 //! - 0: success; for `verify`, the pair is swap-compatible.
-//! - 1: the answer is "no": `verify` found the pair incompatible.
+//! - 1: the answer is "no": `verify` found the pair incompatible, `annotate
+//!   --check` found stale markers.
 //! - 2: bad input or an error (unreadable file, not an x86_64 ELF, ...).
+
+mod cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,18 +26,30 @@ struct Cli {
 enum Command {
     /// Print the section names and markers shared with the loader.
     Sections,
+    /// Classify every global of a module directory (static_old, static_new,
+    /// transfer, none) and mark the declarations that need a static address
+    /// section (exit 1 with --check when the markers are stale).
+    Annotate(cmd::annotate::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Sections => {
             let n = modswap_annotate::sections::names();
             println!("static_old\t{}", n.static_old);
             println!("static_new\t{}", n.static_new);
             println!("info\t{}", n.info);
             println!("old_prefix\t{}", n.old_prefix);
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Annotate(args) => cmd::annotate::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("modswap: error: {e:#}");
+            cmd::exit_error()
         }
     }
 }
