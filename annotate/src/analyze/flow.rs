@@ -30,7 +30,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// An abstract object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Obj {
-    Global(GId),
+    /// A pointer to a global; with a member when it points into that
+    /// top-level member (`&g.nb`), else to the object (or an element).
+    Global(GId, Option<Sym>),
     Local(FId, u32),
     Func(FId),
     Unknown,
@@ -38,7 +40,9 @@ pub(crate) enum Obj {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum CellKey {
-    Global(GId),
+    /// What a global holds in one top-level member (its first field name
+    /// after array indices), or outside any known member.
+    Global(GId, Option<Sym>),
     Local(FId, u32),
     Ret(FId),
     /// A member of a record type of the module directory: (record, member).
@@ -46,6 +50,21 @@ enum CellKey {
 }
 
 type Cell = usize;
+
+/// An interned member name.
+pub(crate) type Sym = u32;
+
+/// The top-level member a path starts with, skipping array indices:
+/// `nb.notifier_call` -> `nb`, `[3].procname` -> `procname`, `[]` -> none.
+fn first_member(path: &str) -> Option<&str> {
+    let mut p = path;
+    while let Some(rest) = p.strip_prefix('[') {
+        p = &rest[rest.find(']')? + 1..];
+        p = p.strip_prefix('.').unwrap_or(p);
+    }
+    let end = p.find(['.', '[']).unwrap_or(p.len());
+    (end > 0).then(|| &p[..end])
+}
 
 /// One step of an evidence chain.
 #[derive(Debug, Clone)]
@@ -115,6 +134,9 @@ const BUILTIN_NO_ESCAPE: &[&str] = &[
 pub(crate) struct Flows<'p> {
     ix: &'p Index<'p>,
     cells: HashMap<CellKey, Cell>,
+    /// The cells of each global.
+    global_cells: HashMap<GId, Vec<Cell>>,
+    syms: HashMap<String, Sym>,
     pts: Vec<Vec<Obj>>,
     members: HashSet<(Cell, Obj)>,
     prov: HashMap<(Cell, Obj), Step>,
@@ -140,6 +162,8 @@ impl<'p> Flows<'p> {
         let mut fl = Flows {
             ix,
             cells: HashMap::new(),
+            global_cells: HashMap::new(),
+            syms: HashMap::new(),
             pts: Vec::new(),
             members: HashSet::new(),
             prov: HashMap::new(),
@@ -193,8 +217,43 @@ impl<'p> Flows<'p> {
         }
         let c = self.pts.len();
         self.pts.push(Vec::new());
+        if let CellKey::Global(g, _) = k {
+            self.global_cells.entry(g).or_default().push(c);
+        }
         self.cells.insert(k, c);
         c
+    }
+
+    fn sym(&mut self, name: &str) -> Sym {
+        if let Some(s) = self.syms.get(name) {
+            return *s;
+        }
+        let s = self.syms.len() as Sym;
+        self.syms.insert(name.to_string(), s);
+        s
+    }
+
+    fn member(&mut self, path: &str) -> Option<Sym> {
+        first_member(path).map(|m| self.sym(m))
+    }
+
+    /// The cell a store into member `m` of `g` goes to.
+    fn global_cell(&mut self, g: GId, m: Option<Sym>) -> Cell {
+        self.cell(CellKey::Global(g, m))
+    }
+
+    /// What a load of member `m` of `g` may read: that member and what is
+    /// held outside known members; every cell for a load of the whole.
+    fn global_contents(&mut self, g: GId, m: Option<Sym>) -> Vec<(Obj, Option<Cell>)> {
+        let cells: Vec<Cell> = match m {
+            Some(_) => vec![self.global_cell(g, m), self.global_cell(g, None)],
+            None => self.global_cells.get(&g).cloned().unwrap_or_default(),
+        };
+        let mut out = Vec::new();
+        for c in cells {
+            out.extend(self.contents(c));
+        }
+        out
     }
 
     fn add(&mut self, c: Cell, o: Obj, step: impl FnOnce() -> Step) {
@@ -218,7 +277,8 @@ impl<'p> Flows<'p> {
     ) {
         for (o, from) in vals {
             let o = match o {
-                Obj::Global(_) | Obj::Local(..) => *o,
+                Obj::Global(g, _) => Obj::Global(*g, None),
+                Obj::Local(..) => *o,
                 _ => continue,
             };
             let map = match kind {
@@ -276,9 +336,12 @@ impl<'p> Flows<'p> {
                                     gl.loc.line,
                                     format!("exported with {how}({name}): other modules keep its address"),
                                 );
-                                self.sink(Sink::Kernel, &[(Obj::Global(x), None)], false, || {
-                                    step.clone()
-                                });
+                                self.sink(
+                                    Sink::Kernel,
+                                    &[(Obj::Global(x, None), None)],
+                                    false,
+                                    || step.clone(),
+                                );
                             }
                         }
                         Ref::Function { name } => {
@@ -299,7 +362,7 @@ impl<'p> Flows<'p> {
                             "placed in section {sec}, which the module loader hands to the kernel"
                         ),
                     );
-                    self.sink(Sink::Kernel, &[(Obj::Global(g), None)], false, || {
+                    self.sink(Sink::Kernel, &[(Obj::Global(g, None), None)], false, || {
                         step.clone()
                     });
                 }
@@ -367,15 +430,16 @@ impl<'p> Flows<'p> {
                 String::new(),
                 &mut items,
             );
-            let c = self.cell(CellKey::Global(g));
             for it in items {
+                let m = self.member(&it.path);
+                let c = self.global_cell(g, m);
                 for r in &it.expr.refs {
                     let o = match r {
                         Ref::Global {
                             name,
                             address: true,
                         } => match ix.resolve_in_initializer(g, name) {
-                            Some(x) => Obj::Global(x),
+                            Some(x) => Obj::Global(x, None),
                             None => continue,
                         },
                         Ref::Function { name } => {
@@ -572,7 +636,10 @@ impl<'p> Flows<'p> {
         let at = ix.bodies[f as usize];
         match to {
             Place::Global { global, path } => match ix.resolve_global(at.module, at.unit, global) {
-                Some(g) => self.store_global(f, i, g, path, vals, writable, update),
+                Some(g) => {
+                    let m = self.member(path);
+                    self.store_global(f, i, g, m, path, vals, writable, update)
+                }
                 None => {
                     self.sink(Sink::Kernel, vals, writable, || {
                         mk(
@@ -607,7 +674,13 @@ impl<'p> Flows<'p> {
                         continue;
                     }
                     match p {
-                        Obj::Global(g) => self.store_global(f, i, g, path, vals, writable, update),
+                        Obj::Global(g, at) => {
+                            let m = match at {
+                                Some(m) => Some(m),
+                                None => self.member(path),
+                            };
+                            self.store_global(f, i, g, m, path, vals, writable, update)
+                        }
                         Obj::Local(lf, l) => {
                             let c = self.cell(CellKey::Local(lf, l));
                             self.put(c, vals, writable, f, i, || {
@@ -617,7 +690,7 @@ impl<'p> Flows<'p> {
                         Obj::Func(_) => {}
                         Obj::Unknown => {
                             if let Some(t) = target {
-                                if !self.unknown_writes.contains_key(&t.name) {
+                                if t.in_module_dir && !self.unknown_writes.contains_key(&t.name) {
                                     let s = mk(ix, f, i, &format!("writes a {}", t.name));
                                     self.unknown_writes.insert(t.name.clone(), s);
                                 }
@@ -672,6 +745,7 @@ impl<'p> Flows<'p> {
         f: FId,
         i: usize,
         g: GId,
+        member: Option<Sym>,
         path: &str,
         vals: &[(Obj, Option<Cell>)],
         writable: bool,
@@ -708,7 +782,7 @@ impl<'p> Flows<'p> {
         {
             entry.push((path.to_string(), objs, has_str));
         }
-        let c = self.cell(CellKey::Global(g));
+        let c = self.global_cell(g, member);
         self.put(c, vals, writable, f, i, || {
             format!("stored into {}", target())
         });
@@ -726,8 +800,12 @@ impl<'p> Flows<'p> {
         let ix = self.ix;
         let at = ix.bodies[f as usize];
         match v {
-            Val::GlobalAddr { global, .. } => match ix.resolve_global(at.module, at.unit, global) {
-                Some(g) => out.push((Obj::Global(g), None)),
+            Val::GlobalAddr { global, path } => match ix.resolve_global(at.module, at.unit, global)
+            {
+                Some(g) => {
+                    let m = self.member(path);
+                    out.push((Obj::Global(g, m), None))
+                }
                 None => out.push((Obj::Unknown, None)),
             },
             Val::LocalAddr { local } => out.push((Obj::Local(f, *local), None)),
@@ -786,10 +864,10 @@ impl<'p> Flows<'p> {
         let ix = self.ix;
         let at = ix.bodies[f as usize];
         match place {
-            Place::Global { global, .. } => match ix.resolve_global(at.module, at.unit, global) {
+            Place::Global { global, path } => match ix.resolve_global(at.module, at.unit, global) {
                 Some(g) => {
-                    let c = self.cell(CellKey::Global(g));
-                    out.extend(self.contents(c));
+                    let m = self.member(path);
+                    out.extend(self.global_contents(g, m));
                 }
                 None => out.push((Obj::Unknown, None)),
             },
@@ -798,7 +876,10 @@ impl<'p> Flows<'p> {
                 out.extend(self.contents(c));
             }
             Place::Deref {
-                pointer, member_of, ..
+                pointer,
+                member_of,
+                path,
+                ..
             } => {
                 let field_cell = match member_of {
                     Some((rec, field)) if rec.in_module_dir => {
@@ -816,9 +897,12 @@ impl<'p> Flows<'p> {
                         continue;
                     }
                     match p {
-                        Obj::Global(g) => {
-                            let c = self.cell(CellKey::Global(g));
-                            out.extend(self.contents(c));
+                        Obj::Global(g, at) => {
+                            let m = match at {
+                                Some(m) => Some(m),
+                                None => self.member(path),
+                            };
+                            out.extend(self.global_contents(g, m));
                         }
                         Obj::Local(lf, l) => {
                             let c = self.cell(CellKey::Local(lf, l));
@@ -875,24 +959,28 @@ impl<'p> Flows<'p> {
                 .map(|o| (*o, Sink::Heap)),
         );
         for (o, kind) in escaped {
-            let key = match o {
-                Obj::Global(g) => CellKey::Global(g),
-                Obj::Local(f, l) => CellKey::Local(f, l),
+            let cells: Vec<Cell> = match o {
+                Obj::Global(g, _) => self.global_cells.get(&g).cloned().unwrap_or_default(),
+                Obj::Local(f, l) => self
+                    .cells
+                    .get(&CellKey::Local(f, l))
+                    .copied()
+                    .into_iter()
+                    .collect(),
                 _ => continue,
             };
-            let Some(c) = self.cells.get(&key).copied() else {
-                continue;
-            };
-            for (x, _) in self.contents(c) {
-                if !matches!(x, Obj::Global(_) | Obj::Local(..)) || x == o {
-                    continue;
+            for c in cells {
+                for (x, _) in self.contents(c) {
+                    if !matches!(x, Obj::Global(..) | Obj::Local(..)) || same(x, o) {
+                        continue;
+                    }
+                    let writable = self.prov.get(&(c, x)).is_some_and(|s| s.writable);
+                    self.sink(kind, &[(x, Some(c))], writable, || {
+                        let mut s = Step::new("", 0, String::new());
+                        s.holder = Some(o);
+                        s
+                    });
                 }
-                let writable = self.prov.get(&(c, x)).is_some_and(|s| s.writable);
-                self.sink(kind, &[(x, Some(c))], writable, || {
-                    let mut s = Step::new("", 0, String::new());
-                    s.holder = Some(o);
-                    s
-                });
             }
         }
     }
@@ -919,7 +1007,15 @@ impl<'p> Flows<'p> {
         let mut cur = step.from;
         let mut guard = 0;
         while let Some(c) = cur {
-            let Some(s) = self.prov.get(&(c, o)) else {
+            // The cell holds the object as it was stored (a global with
+            // the member its pointer points into).
+            let s = self.prov.get(&(c, o)).or_else(|| {
+                self.pts[c]
+                    .iter()
+                    .find(|x| same(**x, o))
+                    .and_then(|x| self.prov.get(&(c, *x)))
+            });
+            let Some(s) = s else {
                 break;
             };
             back.push((s.file.clone(), s.line, s.text.clone()));
@@ -952,6 +1048,14 @@ impl crate::ir::Fact {
             FactKind::Assign { from, .. } => from.iter().any(|v| matches!(v, Val::Str)),
             _ => false,
         }
+    }
+}
+
+/// The same object, whatever member a pointer to it points into.
+fn same(a: Obj, b: Obj) -> bool {
+    match (a, b) {
+        (Obj::Global(x, _), Obj::Global(y, _)) => x == y,
+        _ => a == b,
     }
 }
 

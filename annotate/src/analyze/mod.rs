@@ -231,7 +231,7 @@ fn decide(ix: &Index<'_>, fl: &Flows<'_>, g: GId) -> GlobalAnalysis {
         }
     }
 
-    let o = Obj::Global(g);
+    let o = Obj::Global(g, None);
     let esc: Option<&Step> = fl.escape_kernel.get(&o).or_else(|| fl.escape_heap.get(&o));
     out.escapes = esc.is_some();
     let mut escape_ev = Vec::new();
@@ -282,14 +282,20 @@ fn decide(ix: &Index<'_>, fl: &Flows<'_>, g: GId) -> GlobalAnalysis {
                 ),
             ))
         } else if let Some(s) = fl.writable_escape.get(&o) {
-            // Where the non-const pointer is made: the first step of its chain.
+            // Where the pointer leaves; for an object held by an escaping
+            // one, where it is put there (the first step of its chain).
             let chain = fl.chain(o, s);
-            chain.first().map(|(file, line, text)| {
+            let at = if s.text.is_empty() {
+                chain.first().cloned()
+            } else {
+                Some((s.file.clone(), s.line, s.text.clone()))
+            };
+            at.map(|(file, line, text)| {
                 (
                     "the kernel gets it as a pointer to non-const and may write it".to_string(),
                     ev(
-                        file,
-                        *line,
+                        &file,
+                        line,
                         format!("the kernel gets it as a pointer to non-const and may write it ({text})"),
                     ),
                 )
@@ -417,7 +423,7 @@ fn reassign(ix: &Index<'_>, fl: &Flows<'_>, g: GId, fixed: &[bool]) -> Vec<Strin
             let own = *has_str
                 || objs.iter().any(|o| match o {
                     Obj::Func(f) => ix.module_of_body(*f) == module,
-                    Obj::Global(x) => ix.module_of_global(*x) == module && !fixed[*x as usize],
+                    Obj::Global(x, _) => ix.module_of_global(*x) == module && !fixed[*x as usize],
                     _ => false,
                 });
             if own {

@@ -29,6 +29,7 @@ pub(crate) fn extract(ctx: &Ctx, globals: &GlobalIndex, f: Cursor<'_>) -> Body {
         locals: HashMap::new(),
         names: Vec::new(),
         facts: Vec::new(),
+        printf: HashMap::new(),
     };
     let kids = f.children();
     let mut params = 0;
@@ -63,6 +64,8 @@ struct Builder<'a, 'tu> {
     locals: HashMap<Cursor<'tu>, u32>,
     names: Vec<String>,
     facts: Vec<Fact>,
+    /// Callees known to be printf-like or not.
+    printf: HashMap<Cursor<'tu>, bool>,
 }
 
 /// What a name refers to.
@@ -432,12 +435,18 @@ impl<'tu> Builder<'_, 'tu> {
         } else {
             Vec::new()
         };
+        // printf-like functions only read their variadic arguments.
+        let printf_like = arg_cs.len() > params.len()
+            && direct.kind() == Kind::DeclRefExpr
+            && direct
+                .referenced()
+                .is_some_and(|d| d.kind() == Kind::FunctionDecl && self.printf_like(d));
         let mut args = Vec::with_capacity(arg_cs.len());
         for (i, a) in arg_cs.iter().enumerate() {
             let value = self.eval(*a);
             let writable = match params.get(i) {
                 Some(p) => writable_pointer(*p),
-                None => writable_pointer(a.ty()) || is_array(strip(*a).ty()),
+                None => !printf_like && (writable_pointer(a.ty()) || is_array(strip(*a).ty())),
             };
             args.push(Arg { value, writable });
         }
@@ -641,6 +650,16 @@ impl<'tu> Builder<'_, 'tu> {
         }
     }
 
+    fn printf_like(&mut self, d: Cursor<'tu>) -> bool {
+        let d = d.canonical();
+        if let Some(v) = self.printf.get(&d) {
+            return *v;
+        }
+        let v = printf_like(d);
+        self.printf.insert(d, v);
+        v
+    }
+
     fn record(&self, t: CType<'tu>) -> Option<RecordRef> {
         let t = t.canonical();
         if t.kind() != TypeKind::Record {
@@ -747,6 +766,15 @@ fn is_function(t: CType<'_>) -> bool {
         t.canonical().kind(),
         TypeKind::FunctionProto | TypeKind::FunctionNoProto
     )
+}
+
+/// Does the function declaration carry a printf format attribute
+/// (`__printf(a, b)`, `__attribute__((format(printf, a, b)))`)?
+fn printf_like(d: Cursor<'_>) -> bool {
+    // The attribute's tokens span two files when it comes from a macro, so
+    // read it from clang's printed declaration.
+    let p = d.pretty_printed();
+    p.contains("format(printf") || p.contains("__format__(printf")
 }
 
 /// A pointer to non-const data (`void *` included).
