@@ -2,7 +2,8 @@
 //!
 //! Exit codes (documented in the README):
 //! - 0: success; for `verify`, the pair is swap-compatible.
-//! - 1: the answer is "no": `verify` found the pair incompatible.
+//! - 1: the answer is "no": `verify` found the pair incompatible, `annotate
+//!   --check` found stale markers.
 //! - 2: bad input or an error (unreadable file, not an x86_64 ELF, ...).
 
 mod cmd;
@@ -30,6 +31,10 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Check that NEW can replace OLD in place (exit 0 yes, 1 no, 2 bad input).
     Verify(cmd::verify::Args),
+    /// Classify every global of a module directory (static_old, static_new,
+    /// transfer, none) and mark the declarations that need a static address
+    /// section (exit 1 with --check when the markers are stale).
+    Annotate(cmd::annotate::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         }
         Command::Inspect(args) => cmd::inspect::run(&args),
         Command::Verify(args) => cmd::verify::run(&args),
+        Command::Annotate(args) => cmd::annotate::run(&args),
     };
     match result {
         Ok(code) => code,

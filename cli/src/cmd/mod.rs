@@ -1,5 +1,6 @@
 //! One file per command; `main.rs` only dispatches.
 
+pub mod annotate;
 pub mod inspect;
 mod table;
 pub mod verify;
@@ -17,7 +18,8 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Exit code for "the answer is no" (e.g. `verify`: incompatible).
+/// Exit code for "the answer is no" (`verify`: incompatible; `annotate
+/// --check`: stale).
 pub fn exit_no() -> ExitCode {
     ExitCode::from(1)
 }
