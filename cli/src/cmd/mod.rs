@@ -2,6 +2,7 @@
 
 pub mod annotate;
 pub mod inspect;
+pub mod kbuild;
 mod table;
 pub mod verify;
 
