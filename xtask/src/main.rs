@@ -8,6 +8,8 @@
 
 mod kernel;
 mod loadertest;
+#[cfg(test)]
+mod patches;
 mod paths;
 mod qemu;
 mod setup;
