@@ -107,7 +107,11 @@ fn unpack(tree: &Tree) -> Result<()> {
         std::fs::remove_dir_all(&tree.dir)?;
     }
     std::fs::create_dir_all(&tmp)?;
-    eprintln!("kernel: unpacking {} into {}", tarball.display(), tree.dir.display());
+    eprintln!(
+        "kernel: unpacking {} into {}",
+        tarball.display(),
+        tree.dir.display()
+    );
     run(Cmd::new("tar")
         .arg("-xf")
         .arg(tarball)
@@ -118,7 +122,12 @@ fn unpack(tree: &Tree) -> Result<()> {
         Cmd::new("git")
             .arg("-C")
             .arg(&tmp)
-            .args(["-c", "user.name=modswap", "-c", "user.email=modswap@invalid"])
+            .args([
+                "-c",
+                "user.name=modswap",
+                "-c",
+                "user.email=modswap@invalid",
+            ])
             .args(["-c", "commit.gpgsign=false", "-c", "core.autocrlf=false"])
             .args(args)
     };
@@ -139,7 +148,12 @@ fn git(tree: &Tree) -> Cmd {
     Cmd::new("git")
         .arg("-C")
         .arg(&tree.dir)
-        .args(["-c", "user.name=modswap", "-c", "user.email=modswap@invalid"])
+        .args([
+            "-c",
+            "user.name=modswap",
+            "-c",
+            "user.email=modswap@invalid",
+        ])
         .args(["-c", "commit.gpgsign=false"])
 }
 
@@ -163,8 +177,7 @@ fn fingerprint(files: &[PathBuf]) -> Result<String> {
     // FNV-1a over names and contents: enough to notice a changed input.
     let mut h: u64 = 0xcbf29ce484222325;
     for f in files {
-        let bytes =
-            std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         for b in f.to_string_lossy().bytes().chain(bytes) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x100000001b3);
@@ -200,9 +213,16 @@ fn apply(tree: &Tree, patches: &[PathBuf]) -> Result<()> {
     output(git(tree).args(["am", "--abort"])).ok();
     output(git(tree).args(["reset", "-q", "--hard", &base]))?;
     for p in patches {
-        eprintln!("kernel: applying {}", p.file_name().unwrap_or_default().to_string_lossy());
+        eprintln!(
+            "kernel: applying {}",
+            p.file_name().unwrap_or_default().to_string_lossy()
+        );
         run(git(tree).args(["am", "-q", "--keep-cr"]).arg(p)).with_context(|| {
-            format!("patch {} does not apply to Linux {}", p.display(), paths::KERNEL_VERSION)
+            format!(
+                "patch {} does not apply to Linux {}",
+                p.display(),
+                paths::KERNEL_VERSION
+            )
         })?;
     }
     Ok(())
@@ -355,19 +375,35 @@ pub fn check_series() -> Result<Tree> {
     std::fs::create_dir_all(paths::cache_dir())?;
     unpack(&tree)?;
     let patches = series()?;
+    let text = std::fs::read_to_string(paths::repo_root().join("loader/hotswap.config"))?;
+    // Before the patch that adds the option, and once at the end: without it.
+    let off = tree.stamp("hotswap-off.config");
+    write_atomic(&off, stock_fragment(&text).as_bytes())?;
+    let off_frags = [paths::repo_root().join("xtask/kernel/qemu.config"), off];
     for k in 1..=patches.len() {
-        let name = patches[k - 1].file_name().unwrap_or_default().to_string_lossy().into_owned();
-        eprintln!("kernel: building with patches 1-{k} of {} ({name})", patches.len());
+        let name = patches[k - 1]
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        eprintln!(
+            "kernel: building with patches 1-{k} of {} ({name})",
+            patches.len()
+        );
         apply(&tree, &patches[..k])?;
-        configure(&tree)?;
-        run(tree.make().arg("all")).with_context(|| format!("the series does not build at patch {k}: {name}"))?;
+        let kconfig = std::fs::read_to_string(tree.dir.join("kernel/module/Kconfig"))?;
+        if kconfig.contains("config MODULE_HOTSWAP\n") {
+            configure(&tree)?;
+        } else {
+            configure_with(&tree, &off_frags)?;
+        }
+        run(tree.make().arg("all"))
+            .with_context(|| format!("the series does not build at patch {k}: {name}"))?;
     }
     eprintln!("kernel: building the whole series with CONFIG_MODULE_HOTSWAP off");
-    let text = std::fs::read_to_string(paths::repo_root().join("loader/hotswap.config"))?;
-    let off = tree.stamp("hotswap-off.config");
-    write_atomic(&off, format!("{}# CONFIG_MODULE_HOTSWAP is not set\n", stock_fragment(&text)).as_bytes())?;
-    configure_with(&tree, &[paths::repo_root().join("xtask/kernel/qemu.config"), off])?;
-    run(tree.make().arg("all")).context("the series does not build with CONFIG_MODULE_HOTSWAP off")?;
+    configure_with(&tree, &off_frags)?;
+    run(tree.make().arg("all"))
+        .context("the series does not build with CONFIG_MODULE_HOTSWAP off")?;
     let _ = std::fs::remove_file(tree.stamp("config"));
     prepare(Variant::Hotswap)
 }

@@ -29,7 +29,12 @@ struct Build {
     cflags: &'static str,
 }
 
-const fn b(dir: &'static str, module: &'static str, source: &'static str, cflags: &'static str) -> Build {
+const fn b(
+    dir: &'static str,
+    module: &'static str,
+    source: &'static str,
+    cflags: &'static str,
+) -> Build {
     Build {
         dir,
         module,
@@ -56,7 +61,12 @@ const BUILDS: &[Build] = &[
     b("v2_fail_abi", "msw_dev", DEV_V2, "-DMSW_FAIL_ABI"),
     b("v3_fail_cancel", "msw_dev", DEV_V3, "-DMSW_FAIL_CANCEL"),
     b("msw_user_v1", "msw_user", "msw_user/msw_user_v1.c", ""),
-    b("msw_user_v1_hs", "msw_user", "msw_user/msw_user_v1.c", "-DMSW_USER_HOTSWAP"),
+    b(
+        "msw_user_v1_hs",
+        "msw_user",
+        "msw_user/msw_user_v1.c",
+        "-DMSW_USER_HOTSWAP",
+    ),
     b("msw_user_v2", "msw_user", "msw_user/msw_user_v2.c", ""),
 ];
 
@@ -108,25 +118,35 @@ fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
     for build in BUILDS {
         let dir = modules.join(build.dir);
         std::fs::create_dir_all(&dir)?;
-        std::fs::copy(src.join(build.source), dir.join(format!("{}.c", build.module)))
-            .with_context(|| format!("copying {}", build.source))?;
+        std::fs::copy(
+            src.join(build.source),
+            dir.join(format!("{}.c", build.module)),
+        )
+        .with_context(|| format!("copying {}", build.source))?;
         std::fs::copy(src.join("msw_dev/msw_dev.h"), dir.join("msw_dev.h"))?;
         let mut kbuild = format!("obj-m := {}.o\n", build.module);
         let mut cflags = build.cflags.to_string();
         if tree.variant == Variant::Stock {
             // The stock tree has no <linux/modswap.h>: the markers are
             // ordinary sections to it.
-            cflags.push_str(&format!(" -I{}", paths::repo_root().join("loader/include").display()));
+            cflags.push_str(&format!(
+                " -I{}",
+                paths::repo_root().join("loader/include").display()
+            ));
         }
         if !cflags.trim().is_empty() {
             kbuild.push_str(&format!("ccflags-y += {}\n", cflags.trim()));
         }
         std::fs::write(dir.join("Kbuild"), kbuild)?;
-        let mut make = tree.make().arg(format!("M={}", dir.display())).arg("modules");
+        let mut make = tree
+            .make()
+            .arg(format!("M={}", dir.display()))
+            .arg("modules");
         if build.module != "msw_dev" {
             make = make.arg(format!("KBUILD_EXTRA_SYMBOLS={}", symvers.display()));
         }
-        crate::util::output(make).with_context(|| format!("building selftest module {}", build.dir))?;
+        crate::util::output(make)
+            .with_context(|| format!("building selftest module {}", build.dir))?;
         let ko = dir.join(format!("{}.ko", build.module));
         if !ko.exists() {
             bail!("{} was not built", ko.display());
@@ -169,7 +189,10 @@ fn initramfs(tree: &Tree, out: &Path, helper: &Path) -> Result<PathBuf> {
     for build in BUILDS {
         let dir = format!("/modules/{}", build.dir);
         fs.dir(&dir);
-        let ko = out.join("modules").join(build.dir).join(format!("{}.ko", build.module));
+        let ko = out
+            .join("modules")
+            .join(build.dir)
+            .join(format!("{}.ko", build.module));
         fs.file(&format!("{dir}/{}.ko", build.module), &ko, 0o644);
     }
     let cpio = out.join("initramfs.cpio");
@@ -236,7 +259,11 @@ fn check_test_log(log: &BootLog) -> Vec<String> {
 pub fn test(tree: &Tree) -> Result<()> {
     let log = boot(tree, "test", Duration::from_secs(600))?;
     let problems = check_test_log(&log);
-    let passed = log.text.lines().filter(|l| l.starts_with("MSW-TEST ") && l.ends_with(" PASS")).count();
+    let passed = log
+        .text
+        .lines()
+        .filter(|l| l.starts_with("MSW-TEST ") && l.ends_with(" PASS"))
+        .count();
     if !problems.is_empty() {
         bail!(
             "loader QEMU tests failed ({passed} passed):\n  {}\n(full log: {})",
@@ -254,7 +281,9 @@ fn bench_lines(log: &BootLog) -> Result<BTreeMap<String, Vec<String>>> {
     for line in log.text.lines() {
         if let Some(rest) = line.strip_prefix("MSW-BENCH ") {
             let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
-            map.entry(key.to_string()).or_default().push(value.to_string());
+            map.entry(key.to_string())
+                .or_default()
+                .push(value.to_string());
         }
     }
     let problems = kernel_problems(&log.text);
@@ -355,7 +384,12 @@ pub fn bench() -> Result<()> {
     for (name, v) in parts {
         println!("  {name:<22} {:>8.1} us {:>5.1}%", v / 1e3, pct(v, total));
     }
-    println!("  {:<22} {:>8.1} us {:>5.1}%", "other", (total - known) / 1e3, pct(total - known, total));
+    println!(
+        "  {:<22} {:>8.1} us {:>5.1}%",
+        "other",
+        (total - known) / 1e3,
+        pct(total - known, total)
+    );
     println!(
         "  machine stopped        {:>8.1} us (quiescence check, static sections, replace, re-link, merge)",
         col("stopped_ns") / 1e3
@@ -405,7 +439,10 @@ mod tests {
 
     #[test]
     fn a_complete_passing_run_is_accepted() {
-        let mut text: String = TESTS.iter().map(|t| format!("MSW-TEST {t} PASS\n")).collect();
+        let mut text: String = TESTS
+            .iter()
+            .map(|t| format!("MSW-TEST {t} PASS\n"))
+            .collect();
         text.push_str("MSW-RESULT PASS\nreboot: Power down\n");
         assert!(check_test_log(&log(&text)).is_empty());
     }
@@ -433,12 +470,26 @@ mod tests {
     fn every_test_in_run_sh_is_expected_and_every_build_exists() {
         let script = std::fs::read_to_string(selftests_dir().join("run.sh")).unwrap();
         for t in TESTS {
-            assert!(script.contains(&format!("start {t}")), "run.sh has no test {t}");
+            assert!(
+                script.contains(&format!("start {t}")),
+                "run.sh has no test {t}"
+            );
         }
-        let started = script.lines().filter(|l| l.trim_start().starts_with("start ")).count();
-        assert_eq!(started, TESTS.len(), "run.sh starts tests that TESTS does not list");
+        let started = script
+            .lines()
+            .filter(|l| l.trim_start().starts_with("start "))
+            .count();
+        assert_eq!(
+            started,
+            TESTS.len(),
+            "run.sh starts tests that TESTS does not list"
+        );
         for build in BUILDS {
-            assert!(selftests_dir().join(build.source).exists(), "{}", build.source);
+            assert!(
+                selftests_dir().join(build.source).exists(),
+                "{}",
+                build.source
+            );
         }
     }
 }

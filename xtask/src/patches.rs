@@ -61,7 +61,11 @@ pub fn checkpatch(tree: &Path, patch: &Path) -> anyhow::Result<Vec<String>> {
         .map(str::to_string)
         .collect();
     if !out.status.success() && found.is_empty() {
-        found.push(format!("checkpatch failed: {}{}", text, String::from_utf8_lossy(&out.stderr)));
+        found.push(format!(
+            "checkpatch failed: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(found)
 }
@@ -77,12 +81,23 @@ mod tests {
 
     #[test]
     fn the_series_installs_the_shared_modswap_h_unchanged() {
-        let shared = std::fs::read_to_string(paths::repo_root().join("loader/include/linux/modswap.h")).unwrap();
+        let shared =
+            std::fs::read_to_string(paths::repo_root().join("loader/include/linux/modswap.h"))
+                .unwrap();
         let created: Vec<String> = patches()
             .iter()
-            .filter_map(|p| created_file(&std::fs::read_to_string(p).unwrap(), "include/linux/modswap.h"))
+            .filter_map(|p| {
+                created_file(
+                    &std::fs::read_to_string(p).unwrap(),
+                    "include/linux/modswap.h",
+                )
+            })
             .collect();
-        assert_eq!(created.len(), 1, "exactly one patch must create include/linux/modswap.h");
+        assert_eq!(
+            created.len(),
+            1,
+            "exactly one patch must create include/linux/modswap.h"
+        );
         assert!(
             created[0] == shared,
             "include/linux/modswap.h in the series differs from loader/include/linux/modswap.h: \
@@ -91,7 +106,8 @@ mod tests {
         for p in patches() {
             let text = std::fs::read_to_string(&p).unwrap();
             assert!(
-                !text.contains("+++ b/include/linux/modswap.h") || created_file(&text, "include/linux/modswap.h").is_some(),
+                !text.contains("+++ b/include/linux/modswap.h")
+                    || created_file(&text, "include/linux/modswap.h").is_some(),
                 "{} modifies include/linux/modswap.h after creating it",
                 p.display()
             );
@@ -122,7 +138,11 @@ mod tests {
                 problems.push(format!("{}: {f}", p.file_name().unwrap().to_string_lossy()));
             }
         }
-        assert!(problems.is_empty(), "checkpatch --strict:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "checkpatch --strict:\n{}",
+            problems.join("\n")
+        );
     }
 
     #[test]
@@ -131,7 +151,8 @@ mod tests {
                      +++ b/x.h\n@@ -0,0 +1,2 @@\n+a\n+ b\ndiff --git a/y b/y\n";
         assert_eq!(created_file(patch, "x.h").as_deref(), Some("a\n b\n"));
         assert_eq!(created_file(patch, "z.h"), None);
-        let modified = "diff --git a/x.h b/x.h\nindex 1..2\n--- a/x.h\n+++ b/x.h\n@@ -1 +1 @@\n-a\n+b\n";
+        let modified =
+            "diff --git a/x.h b/x.h\nindex 1..2\n--- a/x.h\n+++ b/x.h\n@@ -1 +1 @@\n-a\n+b\n";
         assert_eq!(created_file(modified, "x.h"), None);
     }
 }
