@@ -11,8 +11,8 @@
  *   msw wake DEV                  writes "wake"
  *   msw hammer DEV N STOPFILE     N processes read DEV until STOPFILE exists;
  *                                 fails on any error or non-increasing count
- *   msw bench-load FILE NAME N    N load/unload cycles: median load ns
- *   msw bench-swap A B N          N swaps alternating A and B: median ns
+ *   msw bench-load FILE NAME N    N load/unload cycles: median and min load ns
+ *   msw bench-swap A B N          N swaps alternating A and B: median, min ns
  *   msw bench-read DEV N          ns per read() over N reads
  */
 #define _GNU_SOURCE
@@ -189,6 +189,17 @@ static long long median(long long *v, int n)
 	return v[n / 2];
 }
 
+static long long minimum(long long *v, int n)
+{
+	long long m = v[0];
+	int i;
+
+	for (i = 1; i < n; i++)
+		if (v[i] < m)
+			m = v[i];
+	return m;
+}
+
 static int cmd_bench_load(const char *path, const char *name, int n)
 {
 	long long *t = calloc(n, sizeof(*t));
@@ -199,7 +210,7 @@ static int cmd_bench_load(const char *path, const char *name, int n)
 		if (ret || (ret = do_unload(name)))
 			return report(ret);
 	}
-	printf("load_ns %lld\n", median(t, n));
+	printf("load_ns %lld min_ns %lld\n", median(t, n), minimum(t, n));
 	return 0;
 }
 
@@ -213,7 +224,7 @@ static int cmd_bench_swap(const char *a, const char *b, int n)
 		if (ret)
 			return report(ret);
 	}
-	printf("swap_ns %lld\n", median(t, n));
+	printf("swap_ns %lld min_ns %lld\n", median(t, n), minimum(t, n));
 	return 0;
 }
 
