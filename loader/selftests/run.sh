@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The loader selftests and benchmark, run inside the QEMU guest by /init
-# (see xtask/src/loadertest.rs). Usage: run.sh test|bench
+# (see xtask/src/loadertest.rs). Usage: run.sh test|bench|off
 #
 # Modules are in /modules/<build>/<module>.ko, the helper is /bin/msw.
 # Every test prints "MSW-TEST <name> PASS" or "MSW-TEST <name> FAIL: why";
@@ -155,6 +155,8 @@ test_failures() {
 	refuse v2_fail_dangling 22 "still points into the replaced version" && pass
 	start refuse_cancel
 	refuse v3_fail_cancel 11 "v3 swap cancelled" && pass
+	start refuse_static_call
+	refuse v2_fail_static_call 95 "cannot hotswap a module with section .static_call_sites" && pass
 	start refuse_abi
 	refuse v2_fail_abi 8 ".modswap.info has ABI 99" && pass
 	start refuse_malformed
@@ -363,8 +365,26 @@ run_bench() {
 	echo "MSW-RESULT PASS"
 }
 
+# ---- a kernel built with the series but CONFIG_MODULE_HOTSWAP off ----
+
+run_off() {
+	start off_load
+	expect ok "$(load v1)" "load of a hotswappable image" || return
+	mkdev
+	expect v1 "$(version)" "device" || return
+	[ -e /sys/module/msw_dev/hotswap ] && { fail "hotswap state without CONFIG_MODULE_HOTSWAP"; return; }
+	expect "error 17" "$(load v2 | cut -d' ' -f1-2)" "second load of the name" || return
+	expect ok "$(load msw_user_v1)" "load of a user" || return
+	expect 1 "$(param dev_version)" "user" || return
+	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	pass
+	echo "MSW-RESULT $([ $FAILED = 0 ] && echo PASS || echo FAIL)"
+}
+
 case $1 in
 test) run_tests ;;
+off) run_off ;;
 bench) run_bench ;;
-*) echo "usage: run.sh test|bench"; echo "MSW-RESULT FAIL" ;;
+*) echo "usage: run.sh test|bench|off"; echo "MSW-RESULT FAIL" ;;
 esac

@@ -16,7 +16,8 @@
 //!   loader's own), so that the two kernels compare like with like.
 //!
 //! `cargo xtask kernel --check-series` builds the hotswap tree after each
-//! patch of the series and once more with CONFIG_MODULE_HOTSWAP off.
+//! patch of the series and once more with CONFIG_MODULE_HOTSWAP off, and
+//! boots that kernel to check that modules load as without the series.
 
 use crate::paths;
 use crate::util::{output, run, write_atomic, Cmd};
@@ -368,8 +369,9 @@ pub fn prepare(variant: Variant) -> Result<Tree> {
 
 /// Builds the hotswap tree after each patch of the series (each must
 /// build), then with the whole series and CONFIG_MODULE_HOTSWAP off (the
-/// kernel must still build without it); leaves the tree at the full series
-/// with the normal configuration, built.
+/// kernel must still build without it, and load modules as before: booted
+/// in QEMU); leaves the tree at the full series with the normal
+/// configuration, built.
 pub fn check_series() -> Result<Tree> {
     let tree = Tree::new(Variant::Hotswap);
     std::fs::create_dir_all(paths::cache_dir())?;
@@ -404,6 +406,7 @@ pub fn check_series() -> Result<Tree> {
     configure_with(&tree, &off_frags)?;
     run(tree.make().arg("all"))
         .context("the series does not build with CONFIG_MODULE_HOTSWAP off")?;
+    crate::loadertest::test_off(&tree)?;
     let _ = std::fs::remove_file(tree.stamp("config"));
     prepare(Variant::Hotswap)
 }

@@ -59,6 +59,12 @@ const BUILDS: &[Build] = &[
     b("v2_fail_dangling", "msw_dev", DEV_V2, "-DMSW_FAIL_DANGLING"),
     b("v2_nohotswap", "msw_dev", DEV_V2, "-DMSW_NO_HOTSWAP"),
     b("v2_fail_abi", "msw_dev", DEV_V2, "-DMSW_FAIL_ABI"),
+    b(
+        "v2_fail_static_call",
+        "msw_dev",
+        DEV_V2,
+        "-DMSW_FAIL_STATIC_CALL",
+    ),
     b("v3_fail_cancel", "msw_dev", DEV_V3, "-DMSW_FAIL_CANCEL"),
     b("msw_user_v1", "msw_user", "msw_user/msw_user_v1.c", ""),
     b(
@@ -82,6 +88,7 @@ const TESTS: &[&str] = &[
     "refuse_replace_error",
     "refuse_dangling",
     "refuse_cancel",
+    "refuse_static_call",
     "refuse_abi",
     "refuse_malformed",
     "refuse_unprivileged",
@@ -230,8 +237,15 @@ fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLog> {
     Ok(result)
 }
 
+/// What `run.sh off` must report on a kernel with CONFIG_MODULE_HOTSWAP off.
+const OFF_TESTS: &[&str] = &["off_load"];
+
 /// Checks a test run's log: every test passed, nothing else went wrong.
 fn check_test_log(log: &BootLog) -> Vec<String> {
+    check_log(log, TESTS)
+}
+
+fn check_log(log: &BootLog, tests: &[&str]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut results = BTreeMap::new();
     for line in log.text.lines() {
@@ -243,7 +257,7 @@ fn check_test_log(log: &BootLog) -> Vec<String> {
             }
         }
     }
-    for t in TESTS {
+    for t in tests {
         if !results.contains_key(*t) {
             problems.push(format!("test {t} did not report"));
         }
@@ -279,6 +293,22 @@ pub fn test(tree: &Tree) -> Result<()> {
         );
     }
     eprintln!("loader: {passed} QEMU tests passed, no kernel warnings");
+    Ok(())
+}
+
+/// On a tree built with the series and CONFIG_MODULE_HOTSWAP off: modules,
+/// hotswappable images included, load and unload as without the series,
+/// and a second load of a name still fails with -EEXIST.
+pub fn test_off(tree: &Tree) -> Result<()> {
+    let log = boot(tree, "off", Duration::from_secs(300))?;
+    let problems = check_log(&log, OFF_TESTS);
+    if !problems.is_empty() {
+        bail!(
+            "loader tests with CONFIG_MODULE_HOTSWAP off failed:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    eprintln!("loader: modules load normally with CONFIG_MODULE_HOTSWAP off");
     Ok(())
 }
 
@@ -518,7 +548,7 @@ mod tests {
             .count();
         assert_eq!(
             started,
-            TESTS.len(),
+            TESTS.len() + OFF_TESTS.len(),
             "run.sh starts tests that TESTS does not list"
         );
         for build in BUILDS {

@@ -12,6 +12,8 @@
  *			banner at this version's string
  *   MSW_NO_HOTSWAP	no .modswap.info: an ordinary duplicate (-EEXIST)
  *   MSW_FAIL_ABI	a .modswap.info of an unknown ABI version
+ *   MSW_FAIL_STATIC_CALL	a static call site, which the kernel registers
+ *			per module (swapping it is refused)
  *
  * Every read() returns one line "v2 count=<n> sleepers=<s> opens=<o>
  * banner=<b>" where <n> counts the reads served by any version (monotonic
@@ -26,6 +28,7 @@
 #include <linux/uaccess.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/static_call.h>
 #include <linux/modswap.h>
 #include "msw_dev.h"
 
@@ -59,6 +62,13 @@ extern unsigned long _old_msw_missing __modswap_old;
 #endif
 
 static const char msw_banner[] = "hello-from-v2";
+
+#ifdef MSW_FAIL_STATIC_CALL
+DEFINE_STATIC_CALL(msw_version_call, msw_dev_version);
+#define MSW_REPORTED_VERSION	static_call(msw_version_call)()
+#else
+#define MSW_REPORTED_VERSION	MSW_VERSION
+#endif
 
 #ifdef MSW_FAIL_RELOC
 /* A 32-bit absolute reference to a module address cannot be linked. */
@@ -119,7 +129,7 @@ static ssize_t msw_read(struct file *file, char __user *buf, size_t len,
 	}
 	n = scnprintf(line, sizeof(line),
 		      "v%d count=%llu sleepers=%u opens=%lu banner=%s writes=%lu\n",
-		      MSW_VERSION, msw_next(), msw_state.sleepers, msw_opens,
+		      MSW_REPORTED_VERSION, msw_next(), msw_state.sleepers, msw_opens,
 		      msw_state.banner, msw_writes);
 	if (len < n)
 		return -EINVAL;
