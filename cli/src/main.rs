@@ -2,14 +2,21 @@
 //!
 //! Exit codes (documented in the README):
 //! - 0: success; for `verify`, the pair is swap-compatible.
-//! - 1: the answer is "no": `verify` found the pair incompatible.
+//! - 1: the answer is "no": `verify` found the pair incompatible, `annotate
+//!   --check` found stale markers.
 //! - 2: bad input or an error (unreadable file, not an x86_64 ELF, ...).
+
+mod cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "modswap", version, about = "Make Linux kernel modules hotswappable")]
+#[command(
+    name = "modswap",
+    version,
+    about = "Make Linux kernel modules hotswappable"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,18 +26,37 @@ struct Cli {
 enum Command {
     /// Print the section names and markers shared with the loader.
     Sections,
+    /// Show what a module (.ko) or object (.o) holds: sections, symbols,
+    /// relocations, imports, exports, and who points at each global.
+    Inspect(cmd::inspect::Args),
+    /// Check that NEW can replace OLD in place (exit 0 yes, 1 no, 2 bad input).
+    Verify(cmd::verify::Args),
+    /// Classify every global of a module directory (static_old, static_new,
+    /// transfer, none) and mark the declarations that need a static address
+    /// section (exit 1 with --check when the markers are stale).
+    Annotate(cmd::annotate::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Sections => {
             let n = modswap_annotate::sections::names();
             println!("static_old\t{}", n.static_old);
             println!("static_new\t{}", n.static_new);
             println!("info\t{}", n.info);
             println!("old_prefix\t{}", n.old_prefix);
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect(args) => cmd::inspect::run(&args),
+        Command::Verify(args) => cmd::verify::run(&args),
+        Command::Annotate(args) => cmd::annotate::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("modswap: error: {e:#}");
+            cmd::exit_error()
         }
     }
 }

@@ -5,6 +5,8 @@
 //! - `test`: everything `setup` does, then every test (the README's test command).
 //! - `loader-test`: the loader's QEMU tests only.
 //! - `bench loader`: the loader benchmark (stock vs hotswap kernel in QEMU).
+//! - `quickstart`: set up, build the example modules, inspect and verify them
+//!   (the README's main command).
 
 mod kernel;
 mod loadertest;
@@ -12,6 +14,7 @@ mod loadertest;
 mod patches;
 mod paths;
 mod qemu;
+mod quickstart;
 mod setup;
 mod util;
 
@@ -47,6 +50,8 @@ enum Task {
         #[arg(value_enum)]
         target: BenchTarget,
     },
+    /// Set up, build the example modules, inspect and verify them.
+    Quickstart,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -82,6 +87,7 @@ fn main() -> Result<()> {
             setup::debian_packages()?;
             loadertest::bench()
         }
+        Task::Quickstart => quickstart::quickstart(),
     }
 }
 

@@ -84,7 +84,13 @@ pub fn debian_packages() -> Result<()> {
     eprintln!("setup: installing {}", names.join(" "));
     run(privileged("apt-get").args(["update", "-q"]))?;
     run(privileged("env")
-        .args(["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q"])
+        .args([
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+        ])
         .args(["--no-install-recommends"])
         .args(&names))?;
     let still: Vec<&str> = wanted
@@ -93,7 +99,10 @@ pub fn debian_packages() -> Result<()> {
         .map(|p| p.name.as_str())
         .collect();
     if !still.is_empty() {
-        bail!("setup: packages still missing after apt-get install: {}", still.join(" "));
+        bail!(
+            "setup: packages still missing after apt-get install: {}",
+            still.join(" ")
+        );
     }
     Ok(())
 }

@@ -1,0 +1,327 @@
+//! The source front end: parses a module directory's C files with libclang,
+//! using the exact flags Kbuild compiled them with, into the IR.
+//!
+//! Files are parsed on several threads (each with its own libclang index;
+//! each thread holds one translation unit at a time), then merged in a fixed
+//! order, so the result does not depend on scheduling.
+
+mod flows;
+mod init;
+mod types;
+mod unit;
+
+use crate::ir::{Loc, Module, Program, TypeTable};
+use crate::kbuild::ModuleDir;
+use modswap_clang::{Index, ParseOptions};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// What can go wrong while parsing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Clang(#[from] modswap_clang::Error),
+    /// The directory has not been built, so there are no Kbuild commands.
+    #[error(transparent)]
+    Kbuild(#[from] crate::kbuild::Error),
+    /// libclang reported errors; analysis of the module stops.
+    #[error("{}", format_diagnostics(.module, .errors))]
+    Diagnostics { module: String, errors: Vec<Diag> },
+}
+
+/// A libclang error at a place in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diag {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+fn format_diagnostics(module: &str, errors: &[Diag]) -> String {
+    let mut s = format!(
+        "libclang found {} error(s) in module {module}; its analysis stops here:",
+        errors.len()
+    );
+    for e in errors {
+        s.push_str(&format!(
+            "\n  {}:{}:{}: {}",
+            e.file, e.line, e.column, e.message
+        ));
+    }
+    s
+}
+
+/// How to parse.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Parser threads (at least 1).
+    pub jobs: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// Paths and file contents for one translation unit.
+pub(crate) struct Ctx {
+    /// Paths under it are shown relative to it.
+    names_root: PathBuf,
+    module_dir: PathBuf,
+    main_file: PathBuf,
+    texts: RefCell<HashMap<PathBuf, Option<String>>>,
+}
+
+impl Ctx {
+    pub(crate) fn rel(&self, p: &Path) -> String {
+        match p.strip_prefix(&self.names_root) {
+            Ok(r) => r.display().to_string(),
+            Err(_) => p.display().to_string(),
+        }
+    }
+
+    pub(crate) fn loc(&self, l: &modswap_clang::Location) -> Loc {
+        Loc {
+            file: l
+                .file
+                .as_deref()
+                .map(|f| self.rel(&abs(f)))
+                .unwrap_or_default(),
+            line: l.line,
+            column: l.column,
+        }
+    }
+
+    pub(crate) fn in_module_dir(&self, l: &modswap_clang::Location) -> bool {
+        l.file
+            .as_deref()
+            .is_some_and(|f| abs(f).starts_with(&self.module_dir))
+    }
+
+    pub(crate) fn in_main_unit(&self, l: &modswap_clang::Location) -> bool {
+        l.file.as_deref().is_some_and(|f| abs(f) == self.main_file)
+    }
+
+    /// The source text of an extent inside one file of the module
+    /// directory, whitespace collapsed.
+    pub(crate) fn text(&self, e: &modswap_clang::Extent) -> Option<String> {
+        let f = abs(e.start.file.as_deref()?);
+        if e.end.file.as_deref().map(abs).as_deref() != Some(f.as_path())
+            || !f.starts_with(&self.module_dir)
+        {
+            return None;
+        }
+        let mut texts = self.texts.borrow_mut();
+        let text = texts
+            .entry(f.clone())
+            .or_insert_with(|| std::fs::read_to_string(&f).ok())
+            .as_deref()?;
+        let s = text.get(e.start.offset as usize..e.end.offset as usize)?;
+        Some(s.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// The text of the line at `loc` (an IR location), trimmed.
+    pub(crate) fn line_text(&self, loc: &Loc) -> Option<String> {
+        if loc.line == 0 || loc.file.is_empty() {
+            return None;
+        }
+        let f = abs(&self.names_root.join(&loc.file));
+        let mut texts = self.texts.borrow_mut();
+        let text = texts
+            .entry(f.clone())
+            .or_insert_with(|| std::fs::read_to_string(&f).ok())
+            .as_deref()?;
+        let line = text.lines().nth(loc.line as usize - 1)?;
+        Some(line.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+fn abs(p: &Path) -> PathBuf {
+    crate::kbuild::cmd::normalize(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+/// The root that IR paths are relative to.
+pub fn names_root(md: &ModuleDir) -> PathBuf {
+    if md.in_tree {
+        md.root.clone()
+    } else {
+        md.dir.parent().unwrap_or(&md.dir).to_path_buf()
+    }
+}
+
+struct Job {
+    module: usize,
+    source: PathBuf,
+    args: Vec<String>,
+}
+
+type JobResult = Result<(crate::ir::Unit, TypeTable), Vec<Diag>>;
+
+/// Parses every C file of every module in `md` (whose Kbuild commands must
+/// be loaded) into the IR. All libclang errors of all files are collected;
+/// if there are any, the result is [`Error::Diagnostics`] for the first
+/// module that has them.
+pub fn parse(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
+    let names_root = names_root(md);
+    let mut jobs = Vec::new();
+    for (mi, m) in md.modules.iter().enumerate() {
+        for s in &m.sources {
+            let Some(cmd) = &s.command else {
+                return Err(crate::kbuild::Error::NotBuilt {
+                    dir: md.dir.clone(),
+                    missing: s.object.display().to_string(),
+                    make: md.make_command(),
+                }
+                .into());
+            };
+            jobs.push(Job {
+                module: mi,
+                source: s.path.clone(),
+                args: cmd.clang_args(),
+            });
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<JobResult>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let fatal: Mutex<Option<modswap_clang::Error>> = Mutex::new(None);
+    let threads = opts.jobs.clamp(1, jobs.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let index = match Index::new() {
+                    Ok(i) => i,
+                    Err(e) => {
+                        fatal
+                            .lock()
+                            .expect("no panics while locked")
+                            .get_or_insert(e);
+                        return;
+                    }
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(job) = jobs.get(i) else { break };
+                    let r = parse_one(&index, job, &names_root, &md.dir);
+                    match r {
+                        Ok(r) => results.lock().expect("no panics while locked")[i] = Some(r),
+                        Err(e) => {
+                            fatal
+                                .lock()
+                                .expect("no panics while locked")
+                                .get_or_insert(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = fatal.into_inner().expect("threads joined") {
+        return Err(e.into());
+    }
+    let results = results.into_inner().expect("threads joined");
+
+    let mut program = Program {
+        dir: if md.in_tree {
+            md.dir
+                .strip_prefix(&names_root)
+                .unwrap_or(&md.dir)
+                .display()
+                .to_string()
+        } else {
+            md.dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        },
+        modules: md
+            .modules
+            .iter()
+            .map(|m| Module {
+                name: m.name.clone(),
+                modname: m.modname.clone(),
+                units: Vec::new(),
+            })
+            .collect(),
+        types: TypeTable::default(),
+    };
+    let mut failed: Option<(String, Vec<Diag>)> = None;
+    for (job, r) in jobs.iter().zip(results) {
+        match r.expect("every job ran") {
+            Ok((mut unit, table)) => {
+                let map = program.types.merge(&table);
+                for g in &mut unit.globals {
+                    g.ty = map[g.ty.0 as usize];
+                }
+                program.modules[job.module].units.push(unit);
+            }
+            Err(diags) => {
+                let name = md.modules[job.module].name.clone();
+                match &mut failed {
+                    Some((m, all)) if *m == name => all.extend(diags),
+                    Some(_) => {}
+                    None => failed = Some((name, diags)),
+                }
+            }
+        }
+    }
+    if let Some((module, errors)) = failed {
+        return Err(Error::Diagnostics { module, errors });
+    }
+    Ok(program)
+}
+
+fn parse_one(
+    index: &Index,
+    job: &Job,
+    names_root: &Path,
+    module_dir: &Path,
+) -> Result<JobResult, modswap_clang::Error> {
+    let tu = index.parse(
+        &job.source,
+        &job.args,
+        ParseOptions {
+            detailed_preprocessing_record: true,
+            skip_function_bodies: false,
+        },
+    )?;
+    let ctx = Ctx {
+        names_root: names_root.to_path_buf(),
+        module_dir: module_dir.to_path_buf(),
+        main_file: job.source.clone(),
+        texts: RefCell::new(HashMap::new()),
+    };
+    let errors: Vec<Diag> = tu
+        .diagnostics()
+        .into_iter()
+        .filter(|d| d.is_error())
+        .map(|d| Diag {
+            file: d
+                .location
+                .file
+                .as_deref()
+                .map(|f| ctx.rel(&abs(f)))
+                .unwrap_or_else(|| ctx.rel(&job.source)),
+            line: d.location.line,
+            column: d.location.column,
+            message: d.message,
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let file = ctx.rel(&job.source);
+    Ok(Ok(unit::extract(&tu, &ctx, &file)))
+}

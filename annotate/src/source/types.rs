@@ -1,0 +1,424 @@
+//! libclang types -> IR types.
+
+use super::Ctx;
+use crate::ir::{Field, RecordKind, Type, TypeId, TypeTable};
+use modswap_clang::{Kind, Type as CType, TypeKind};
+
+impl TypeTable {
+    /// Merges `other` into `self`; returns the map from `other`'s ids to ours.
+    pub(crate) fn merge(&mut self, other: &TypeTable) -> Vec<TypeId> {
+        let mut keys: Vec<Option<&str>> = vec![None; other.types.len()];
+        for (k, v) in &other.by_key {
+            keys[v.0 as usize] = Some(k.as_str());
+        }
+        let mut map: Vec<Option<TypeId>> = vec![None; other.types.len()];
+        for i in 0..other.types.len() {
+            self.merge_one(other, &keys, &mut map, TypeId(i as u32));
+        }
+        map.into_iter()
+            .map(|m| m.expect("every type mapped"))
+            .collect()
+    }
+
+    fn merge_one(
+        &mut self,
+        other: &TypeTable,
+        keys: &[Option<&str>],
+        map: &mut Vec<Option<TypeId>>,
+        id: TypeId,
+    ) -> TypeId {
+        if let Some(m) = map[id.0 as usize] {
+            return m;
+        }
+        let key = keys[id.0 as usize]
+            .expect("every type has a key")
+            .to_string();
+        let ty = other.get(id).clone();
+        let nominal = matches!(
+            ty,
+            Type::Record { .. } | Type::Typedef { .. } | Type::Enum { .. }
+        );
+        if nominal {
+            let (gid, fresh) = self.reserve(key);
+            map[id.0 as usize] = Some(gid);
+            let upgrade = matches!(
+                (self.get(gid), &ty),
+                (
+                    Type::Record { fields: None, .. },
+                    Type::Record {
+                        fields: Some(_),
+                        ..
+                    }
+                )
+            );
+            if fresh || upgrade {
+                let t = remap(&ty, |c| self.merge_one(other, keys, map, c));
+                self.set(gid, t);
+            }
+            gid
+        } else {
+            let t = remap(&ty, |c| self.merge_one(other, keys, map, c));
+            let gid = self.intern(structural_key(&t), t);
+            map[id.0 as usize] = Some(gid);
+            gid
+        }
+    }
+}
+
+fn remap(ty: &Type, mut f: impl FnMut(TypeId) -> TypeId) -> Type {
+    match ty.clone() {
+        Type::Pointer { pointee } => Type::Pointer {
+            pointee: f(pointee),
+        },
+        Type::Array { elem, len } => Type::Array { elem: f(elem), len },
+        Type::Function {
+            ret,
+            params,
+            variadic,
+        } => Type::Function {
+            ret: f(ret),
+            params: params.into_iter().map(&mut f).collect(),
+            variadic,
+        },
+        Type::Record {
+            kind,
+            tag,
+            defined_at,
+            in_module_dir,
+            size,
+            align,
+            packed,
+            fields,
+        } => Type::Record {
+            kind,
+            tag,
+            defined_at,
+            in_module_dir,
+            size,
+            align,
+            packed,
+            fields: fields.map(|fs| {
+                fs.into_iter()
+                    .map(|fl| Field { ty: f(fl.ty), ..fl })
+                    .collect()
+            }),
+        },
+        Type::Enum {
+            tag,
+            underlying,
+            size,
+        } => Type::Enum {
+            tag,
+            underlying: f(underlying),
+            size,
+        },
+        Type::Typedef {
+            name,
+            underlying,
+            defined_at,
+        } => Type::Typedef {
+            name,
+            underlying: f(underlying),
+            defined_at,
+        },
+        Type::Qualified {
+            base,
+            is_const,
+            is_volatile,
+        } => Type::Qualified {
+            base: f(base),
+            is_const,
+            is_volatile,
+        },
+        other => other,
+    }
+}
+
+/// The interning key of a structural type (its children already interned).
+fn structural_key(t: &Type) -> String {
+    match t {
+        Type::Void => "void".into(),
+        Type::Bool => "bool".into(),
+        Type::Int { name, .. } => format!("int:{name}"),
+        Type::Float { name, .. } => format!("float:{name}"),
+        Type::Pointer { pointee } => format!("ptr:{}", pointee.0),
+        Type::Array { elem, len } => format!("arr:{}:{len:?}", elem.0),
+        Type::Function {
+            ret,
+            params,
+            variadic,
+        } => format!(
+            "fn:{}:{}:{variadic}",
+            ret.0,
+            params
+                .iter()
+                .map(|p| p.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Type::Qualified {
+            base,
+            is_const,
+            is_volatile,
+        } => format!("q:{}:{is_const}:{is_volatile}", base.0),
+        Type::Opaque { spelling, .. } => format!("opaque:{spelling}"),
+        Type::Record { .. } | Type::Typedef { .. } | Type::Enum { .. } => {
+            unreachable!("nominal types have nominal keys")
+        }
+    }
+}
+
+/// Converts libclang types of one translation unit into `table`.
+pub(crate) struct TypeBuilder<'a> {
+    pub table: TypeTable,
+    pub ctx: &'a Ctx,
+}
+
+impl<'a> TypeBuilder<'a> {
+    pub fn new(ctx: &'a Ctx) -> Self {
+        TypeBuilder {
+            table: TypeTable::default(),
+            ctx,
+        }
+    }
+
+    /// Converts `t`. `expand`: give records reached by value their members.
+    /// Records reached through a pointer are only named, unless they are
+    /// defined in the module directory.
+    pub fn convert(&mut self, t: CType<'_>, expand: bool) -> TypeId {
+        let base = self.convert_unqualified(t, expand);
+        let (c, v) = (t.is_const(), t.is_volatile());
+        if !c && !v {
+            return base;
+        }
+        let q = Type::Qualified {
+            base,
+            is_const: c,
+            is_volatile: v,
+        };
+        self.table.intern(structural_key(&q), q)
+    }
+
+    fn convert_unqualified(&mut self, t: CType<'_>, expand: bool) -> TypeId {
+        match t.kind() {
+            TypeKind::Elaborated => self.convert(t.named(), expand),
+            TypeKind::Attributed => {
+                let m = t.modified();
+                if m.kind() == TypeKind::Attributed {
+                    self.opaque(t)
+                } else {
+                    self.convert(m, expand)
+                }
+            }
+            TypeKind::Void => self.table.intern("void".into(), Type::Void),
+            TypeKind::Bool => self.table.intern("bool".into(), Type::Bool),
+            TypeKind::Integer => {
+                let name = unqualified_spelling(&t.canonical().spelling());
+                let ty = Type::Int {
+                    name: name.clone(),
+                    size: t.size_of().unwrap_or(0),
+                    signed: t.is_signed_integer(),
+                };
+                self.table.intern(format!("int:{name}"), ty)
+            }
+            TypeKind::Floating => {
+                let name = unqualified_spelling(&t.canonical().spelling());
+                let ty = Type::Float {
+                    name: name.clone(),
+                    size: t.size_of().unwrap_or(0),
+                };
+                self.table.intern(format!("float:{name}"), ty)
+            }
+            TypeKind::Pointer => {
+                let Some(p) = t.pointee() else {
+                    return self.opaque(t);
+                };
+                let pointee = self.convert(p, false);
+                let ty = Type::Pointer { pointee };
+                self.table.intern(structural_key(&ty), ty)
+            }
+            TypeKind::ConstantArray | TypeKind::IncompleteArray | TypeKind::VariableArray => {
+                let Some(e) = t.element() else {
+                    return self.opaque(t);
+                };
+                let elem = self.convert(e, expand);
+                let len = if t.kind() == TypeKind::ConstantArray {
+                    t.array_len()
+                } else {
+                    None
+                };
+                let ty = Type::Array { elem, len };
+                self.table.intern(structural_key(&ty), ty)
+            }
+            TypeKind::FunctionProto | TypeKind::FunctionNoProto => {
+                let ret = match t.result() {
+                    Some(r) => self.convert(r, false),
+                    None => self.table.intern("void".into(), Type::Void),
+                };
+                let params: Vec<TypeId> = t
+                    .arguments()
+                    .into_iter()
+                    .map(|a| self.convert(a, false))
+                    .collect();
+                let ty = Type::Function {
+                    ret,
+                    params,
+                    variadic: t.is_variadic() || t.kind() == TypeKind::FunctionNoProto,
+                };
+                self.table.intern(structural_key(&ty), ty)
+            }
+            TypeKind::Typedef => {
+                let Some(decl) = t.declaration() else {
+                    return self.opaque(t);
+                };
+                let name = decl.spelling();
+                let at = self.ctx.loc(&decl.location());
+                let key = format!("typedef {name}@{at}");
+                let (id, fresh) = self.table.reserve(key);
+                if fresh {
+                    let underlying = self.convert(decl.typedef_underlying(), expand);
+                    self.table.set(
+                        id,
+                        Type::Typedef {
+                            name,
+                            underlying,
+                            defined_at: at,
+                        },
+                    );
+                } else if expand {
+                    // Make sure a record under it gets its members.
+                    self.convert(decl.typedef_underlying(), true);
+                }
+                id
+            }
+            TypeKind::Record => self.record(t, expand),
+            TypeKind::Enum => {
+                let Some(decl) = t.declaration() else {
+                    return self.opaque(t);
+                };
+                let decl = decl.definition().unwrap_or(decl);
+                let tag = (!decl.is_anonymous()
+                    && !decl.spelling().is_empty()
+                    && !decl.spelling().contains("unnamed"))
+                .then(|| decl.spelling());
+                let at = self.ctx.loc(&decl.location());
+                let key = format!("enum {}@{at}", tag.clone().unwrap_or_default());
+                let (id, fresh) = self.table.reserve(key);
+                if fresh {
+                    let size = t.size_of().unwrap_or(4);
+                    let name = if size == 8 {
+                        "unsigned long"
+                    } else {
+                        "unsigned int"
+                    };
+                    let underlying = self.table.intern(
+                        format!("int:{name}"),
+                        Type::Int {
+                            name: name.into(),
+                            size,
+                            signed: false,
+                        },
+                    );
+                    self.table.set(
+                        id,
+                        Type::Enum {
+                            tag,
+                            underlying,
+                            size,
+                        },
+                    );
+                }
+                id
+            }
+            _ => self.opaque(t),
+        }
+    }
+
+    fn opaque(&mut self, t: CType<'_>) -> TypeId {
+        let spelling = t.spelling();
+        let ty = Type::Opaque {
+            spelling: spelling.clone(),
+            size: t.size_of(),
+        };
+        self.table.intern(format!("opaque:{spelling}"), ty)
+    }
+
+    fn record(&mut self, t: CType<'_>, expand: bool) -> TypeId {
+        let Some(decl) = t.declaration() else {
+            return self.opaque(t);
+        };
+        let def = decl.definition();
+        let kind = if decl.kind() == Kind::UnionDecl {
+            RecordKind::Union
+        } else {
+            RecordKind::Struct
+        };
+        let named = def.unwrap_or(decl);
+        let anonymous = named.is_anonymous() || named.spelling().is_empty();
+        let tag = (!anonymous).then(|| named.spelling());
+        let defined_at = def.map(|d| self.ctx.loc(&d.location()));
+        let in_module_dir = def.is_some_and(|d| self.ctx.in_module_dir(&d.location()));
+        let key = match (&tag, &defined_at) {
+            (Some(tg), Some(at)) => format!("{} {tg}@{at}", kind.keyword()),
+            (Some(tg), None) => format!("{} {tg}", kind.keyword()),
+            (None, Some(at)) => format!("{} @{at}:{}", kind.keyword(), at.column),
+            (None, None) => format!("{} <anonymous> {}", kind.keyword(), t.spelling()),
+        };
+        let (id, fresh) = self.table.reserve(key);
+        let want_fields = def.is_some() && (expand || in_module_dir);
+        let has_fields = matches!(
+            self.table.get(id),
+            Type::Record {
+                fields: Some(_),
+                ..
+            }
+        );
+        if !fresh && (has_fields || !want_fields) {
+            return id;
+        }
+        let packed = def.is_some_and(|d| d.children().iter().any(|c| c.kind() == Kind::PackedAttr));
+        // Fill in the shell first so recursive references see a record.
+        self.table.set(
+            id,
+            Type::Record {
+                kind,
+                tag: tag.clone(),
+                defined_at: defined_at.clone(),
+                in_module_dir,
+                size: t.size_of(),
+                align: t.align_of(),
+                packed,
+                fields: None,
+            },
+        );
+        if want_fields {
+            let mut fields = Vec::new();
+            for f in t.canonical().fields() {
+                let fty = self.convert(f.ty(), true);
+                let name = if f.is_anonymous_record_decl() || f.spelling().is_empty() {
+                    String::new()
+                } else {
+                    f.spelling()
+                };
+                fields.push(Field {
+                    name,
+                    ty: fty,
+                    offset_bits: f.field_offset_bits().unwrap_or(0),
+                    bit_width: f.bitfield_width(),
+                });
+            }
+            if let Type::Record { fields: slot, .. } = &mut self.table.types[id.0 as usize] {
+                *slot = Some(fields);
+            }
+        }
+        id
+    }
+}
+
+/// `const volatile unsigned int` -> `unsigned int`.
+fn unqualified_spelling(s: &str) -> String {
+    s.split_whitespace()
+        .filter(|w| *w != "const" && *w != "volatile" && *w != "restrict")
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,292 @@
+//! One translation unit -> [`Unit`]: its globals, functions and their types.
+
+use super::types::TypeBuilder;
+use super::{flows, init, Ctx};
+use crate::ir::{Function, Global, Linkage, Span, Unit};
+use modswap_clang::{
+    Cursor, Kind, Linkage as CLinkage, StorageClass, TranslationUnit, TypeKind, Visit,
+};
+use std::collections::BTreeMap;
+
+/// A macro expansion in a file of the module directory: where it is and its name.
+struct Expansion {
+    file: std::path::PathBuf,
+    start: u32,
+    end: u32,
+    name: String,
+}
+
+pub(crate) fn extract(
+    tu: &TranslationUnit<'_>,
+    ctx: &Ctx,
+    file: &str,
+) -> (Unit, crate::ir::TypeTable) {
+    let mut types = TypeBuilder::new(ctx);
+    let mut globals: Vec<Global> = Vec::new();
+    let mut functions: BTreeMap<String, Function> = BTreeMap::new();
+    let mut expansions: Vec<Expansion> = Vec::new();
+
+    let mut definitions: Vec<Cursor<'_>> = Vec::new();
+    let mut file_scope: BTreeMap<String, usize> = BTreeMap::new();
+    let root = tu.cursor();
+    let top = root.children();
+    for c in &top {
+        if c.kind() == Kind::MacroExpansion {
+            let e = c.extent();
+            if let Some(f) = &e.start.file {
+                if ctx.in_module_dir(&e.start) {
+                    expansions.push(Expansion {
+                        file: f.clone(),
+                        start: e.start.offset,
+                        end: e.end.offset,
+                        name: c.spelling(),
+                    });
+                }
+            }
+        }
+    }
+
+    for c in &top {
+        match c.kind() {
+            // Definitions, including tentative ones (`static int x;`),
+            // which libclang does not count as definitions.
+            Kind::VarDecl
+                if ctx.in_module_dir(&c.location())
+                    && (c.is_definition() || c.storage_class() != StorageClass::Extern) =>
+            {
+                let name = c.spelling();
+                match file_scope.get(&name) {
+                    // A tentative definition followed by the definition:
+                    // the one with the initializer wins.
+                    Some(&i) if globals[i].init.is_none() && c.var_initializer().is_some() => {
+                        globals[i] = global(ctx, &mut types, *c, None, &expansions);
+                    }
+                    Some(_) => {}
+                    None => {
+                        file_scope.insert(name, globals.len());
+                        globals.push(global(ctx, &mut types, *c, None, &expansions));
+                    }
+                }
+            }
+            Kind::FunctionDecl => {
+                let loc = c.location();
+                let in_dir = ctx.in_module_dir(&loc);
+                if in_dir {
+                    note_function(&mut functions, ctx, *c, true);
+                }
+                if in_dir && c.is_definition() {
+                    definitions.push(*c);
+                    let fname = c.spelling();
+                    c.visit(|k, _| {
+                        match k.kind() {
+                            Kind::VarDecl if k.has_global_storage() && k.is_definition() => {
+                                globals.push(global(
+                                    ctx,
+                                    &mut types,
+                                    k,
+                                    Some(fname.clone()),
+                                    &expansions,
+                                ));
+                            }
+                            Kind::DeclRefExpr => {
+                                if let Some(d) = k.referenced() {
+                                    if d.kind() == Kind::FunctionDecl {
+                                        note_function(&mut functions, ctx, d, false);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                        Visit::Recurse
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    // Functions named by initializers of globals.
+    for g in &globals {
+        if let Some(i) = &g.init {
+            for_each_ref(i, &mut |r| {
+                if let crate::ir::Ref::Function { name } = r {
+                    functions.entry(name.clone()).or_insert_with(|| Function {
+                        name: name.clone(),
+                        linkage: Linkage::External,
+                        defined: false,
+                        loc: Default::default(),
+                        in_module_dir: false,
+                    });
+                }
+            });
+        }
+    }
+    assign_function_static_keys(&mut globals);
+    let index: flows::GlobalIndex = globals
+        .iter()
+        .map(|g| {
+            (
+                (g.loc.file.clone(), g.loc.line, g.loc.column, g.name.clone()),
+                g.key.clone(),
+            )
+        })
+        .collect();
+    let bodies = definitions
+        .iter()
+        .map(|f| flows::extract(ctx, &index, *f))
+        .collect();
+    let unit = Unit {
+        file: file.to_string(),
+        globals,
+        functions: functions.into_values().collect(),
+        bodies,
+    };
+    (unit, types.table)
+}
+
+fn for_each_ref(i: &crate::ir::Init, f: &mut impl FnMut(&crate::ir::Ref)) {
+    match i {
+        crate::ir::Init::Record { fields } => fields.iter().for_each(|x| for_each_ref(&x.value, f)),
+        crate::ir::Init::Array { elements } => {
+            elements.iter().for_each(|x| for_each_ref(&x.value, f))
+        }
+        crate::ir::Init::Expr(e) => e.refs.iter().for_each(f),
+    }
+}
+
+fn note_function(
+    functions: &mut BTreeMap<String, Function>,
+    ctx: &Ctx,
+    c: Cursor<'_>,
+    from_decl: bool,
+) {
+    let name = c.spelling();
+    let def = c.definition();
+    let defined = def.is_some_and(|d| ctx.in_main_unit(&d.location()));
+    let at = def.unwrap_or(c);
+    let loc = at.location();
+    let f = Function {
+        name: name.clone(),
+        linkage: if c.linkage() == CLinkage::Internal {
+            Linkage::Internal
+        } else {
+            Linkage::External
+        },
+        defined,
+        loc: ctx.loc(&loc),
+        in_module_dir: ctx.in_module_dir(&loc),
+    };
+    match functions.get(&name) {
+        Some(old) if old.defined || (!from_decl && old.in_module_dir) => {}
+        _ => {
+            functions.insert(name, f);
+        }
+    }
+}
+
+fn global(
+    ctx: &Ctx,
+    types: &mut TypeBuilder<'_>,
+    c: Cursor<'_>,
+    function: Option<String>,
+    expansions: &[Expansion],
+) -> Global {
+    let name = c.spelling();
+    let loc = c.location();
+    let extent = c.extent();
+    let cty = c.ty();
+    let ty = types.convert(cty, true);
+    let is_const = {
+        let mut t = cty;
+        loop {
+            if t.is_const() {
+                break true;
+            }
+            t = match t.kind() {
+                TypeKind::Elaborated => t.named(),
+                TypeKind::Typedef | TypeKind::Attributed => t.canonical(),
+                TypeKind::ConstantArray | TypeKind::IncompleteArray => match t.element() {
+                    Some(e) => e,
+                    None => break false,
+                },
+                _ => break false,
+            };
+        }
+    };
+    let linkage = if function.is_none() && c.linkage() == CLinkage::External {
+        Linkage::External
+    } else {
+        Linkage::Internal
+    };
+    let macro_origin = loc.file.as_ref().and_then(|f| {
+        expansions
+            .iter()
+            .filter(|e| {
+                &e.file == f && e.start <= loc.offset && loc.offset < e.end.max(e.start + 1)
+            })
+            .max_by_key(|e| e.end - e.start)
+            .map(|e| e.name.clone())
+    });
+    let init = c.var_initializer().map(|i| init::convert(ctx, i, cty));
+    Global {
+        key: match &function {
+            Some(f) => format!("{f}.{name}"),
+            None => name.clone(),
+        },
+        name,
+        function,
+        linkage,
+        loc: ctx.loc(&loc),
+        span: Span {
+            start: extent.start.offset,
+            name: loc.offset,
+            end: extent.end.offset,
+        },
+        ty,
+        is_const,
+        is_definition: true,
+        section: section_of(&c.pretty_printed()),
+        macro_origin,
+        size: cty.size_of(),
+        align: cty.align_of(),
+        init,
+    }
+}
+
+/// The section named by `__attribute__((section("...")))` in a declaration
+/// as clang prints it.
+pub(crate) fn section_of(pretty: &str) -> Option<String> {
+    let at = pretty.find("section(\"")?;
+    let rest = &pretty[at + "section(\"".len()..];
+    let end = rest.find("\")")?;
+    Some(rest[..end].to_string())
+}
+
+/// Function statics that share a name inside one function (macros make
+/// them) get `.1`, `.2`, ... in source order.
+fn assign_function_static_keys(globals: &mut [Global]) {
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for g in globals.iter().filter(|g| g.function.is_some()) {
+        *count.entry(g.key.clone()).or_default() += 1;
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for g in globals.iter_mut().filter(|g| g.function.is_some()) {
+        if count[&g.key] > 1 {
+            let n = seen.entry(g.key.clone()).or_default();
+            *n += 1;
+            g.key = format!("{}.{}", g.key, n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn section_from_pretty_print() {
+        assert_eq!(
+            super::section_of("static int x __attribute__((section(\".data..read_mostly\"))) = 1")
+                .as_deref(),
+            Some(".data..read_mostly")
+        );
+        assert_eq!(super::section_of("static int x = 1"), None);
+    }
+}
