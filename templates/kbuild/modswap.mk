@@ -207,24 +207,24 @@ modswap-need-old:
 
 # $(call modswap-build,<extra make arguments>): the module's Kbuild build.
 modswap-build = $(MAKE) -C $(modswap-kdir) M=$(modswap-dir) $(1) || { \
-	echo >&2 "modswap: the module in $(modswap-dir) did not build against $(modswap-kdir):" \
+	echo >&2 "modswap: building the module in $(modswap-dir) against $(modswap-kdir) failed:" \
 	  "fix what make reported above, then run \`$(modswap-again) $@' again"; exit 2; }
 
 modswap-annotate: modswap-preflight
-	@$(call modswap-build,MODSWAP_STEP=facts)
+	@+$(call modswap-build,MODSWAP_STEP=facts)
 	$(modswap-bin) annotate $(modswap-dir) --kdir $(modswap-kdir) --from-facts
 
 modswap-check: modswap-preflight
-	@$(call modswap-build,MODSWAP_STEP=facts)
+	@+$(call modswap-build,MODSWAP_STEP=facts)
 	@$(modswap-bin) annotate $(modswap-dir) --kdir $(modswap-kdir) --check --from-facts \
 		--fix-with '$(modswap-again) modswap-annotate'
 	@echo 'modswap: $(modswap-dir): the markers are up to date'
 
 modswap-handler: modswap-preflight modswap-need-old
-	@$(call modswap-build,)
+	@+$(call modswap-build,)
 	$(modswap-bin) handler --old $(OLD) --new $(modswap-dir) --kdir $(modswap-kdir) $(modswap-module)
 
 modswap-verify: modswap-preflight modswap-need-old
-	@$(call modswap-build,)
+	@+$(call modswap-build,)
 	$(modswap-bin) verify $(OLD) $(modswap-dir)/$(if $(MODULE),$(MODULE).ko,$(notdir $(OLD)))
 endif

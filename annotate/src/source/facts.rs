@@ -10,7 +10,7 @@
 //! ([`super::parse_with`] with `use_facts`) instead of parsing it.
 //!
 //! A facts file is used only when it still describes the unit: same
-//! format, same toolkit build, same source, same compiler arguments, same
+//! format, same IR-producing code, same source, same compiler arguments, same
 //! names root, and every file of the module directory the unit read (the
 //! main file and its headers there) unchanged. Otherwise the unit is parsed
 //! again, so stale facts can cost time but never change a result.
@@ -40,7 +40,7 @@ pub fn facts_file(source: &Source) -> PathBuf {
 #[derive(Debug, Serialize, Deserialize)]
 struct Facts {
     format: u32,
-    /// The toolkit build that wrote it ([`toolkit_id`]).
+    /// The code that wrote it ([`toolkit_id`]).
     toolkit: String,
     source: PathBuf,
     /// The libclang arguments the unit was parsed with.
@@ -61,24 +61,16 @@ struct SavedUnit {
     keys: Vec<String>,
 }
 
-/// Identifies the running toolkit build: its version and the size and
-/// modification time of its executable. Facts written by another build
-/// are not trusted (the IR it wrote may mean something else).
+/// Identifies the code that produces the IR: the crate version and a
+/// digest of this crate's and the libclang wrapper's sources (computed by
+/// build.rs). Facts written by other code are not trusted: its IR may mean
+/// something else.
 fn toolkit_id() -> String {
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| {
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            format!("{} {mtime}", m.len())
-        })
-        .unwrap_or_default();
-    format!("modswap {} {exe}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "modswap {} ir-sources {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("MODSWAP_IR_SOURCES")
+    )
 }
 
 /// FNV-1a (64 bit) of a file's bytes, as hex.
