@@ -5,6 +5,8 @@
 //! - 1: the answer is "no": `verify` found the pair incompatible.
 //! - 2: bad input or an error (unreadable file, not an x86_64 ELF, ...).
 
+mod cmd;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -23,18 +25,28 @@ struct Cli {
 enum Command {
     /// Print the section names and markers shared with the loader.
     Sections,
+    /// Generate the replace handler of a module from two versions of it.
+    Handler(cmd::handler::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Sections => {
             let n = modswap_annotate::sections::names();
             println!("static_old\t{}", n.static_old);
             println!("static_new\t{}", n.static_new);
             println!("info\t{}", n.info);
             println!("old_prefix\t{}", n.old_prefix);
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Handler(args) => cmd::handler::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("modswap: error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

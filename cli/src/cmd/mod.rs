@@ -1,0 +1,3 @@
+//! One file per command; `main.rs` only dispatches.
+
+pub mod handler;
