@@ -647,6 +647,7 @@ impl<'t, 'a> Builder<'t, 'a> {
                     )],
                 },
             );
+            count = usize::MAX;
         } else {
             for (p, text) in &from_init {
                 body.push(Item::Code {
@@ -685,7 +686,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         }
         let action = match count {
             0 => "kept".to_string(),
-            usize::MAX => "kept; not reachable from the handler to re-point (TODO)".to_string(),
+            usize::MAX => "kept; its members cannot be re-pointed here (TODO)".to_string(),
             n => format!("kept; {n} member(s) re-pointed"),
         };
         self.globals.push(GlobalLine {
