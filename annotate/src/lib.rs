@@ -6,8 +6,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analyze;
 pub mod class;
+pub mod elf;
+pub mod error;
 pub mod ir;
 pub mod kbuild;
+pub mod report;
+pub mod rewrite;
 pub mod sections;
 pub mod source;
+pub mod verify;
+
+pub use error::{Error, Result};

@@ -2,7 +2,8 @@
 //!
 //! Exit codes (documented in the README):
 //! - 0: success; for `verify`, the pair is swap-compatible.
-//! - 1: the answer is "no": `verify` found the pair incompatible.
+//! - 1: the answer is "no": `verify` found the pair incompatible, `annotate
+//!   --check` found stale markers.
 //! - 2: bad input or an error (unreadable file, not an x86_64 ELF, ...).
 
 mod cmd;
@@ -25,6 +26,15 @@ struct Cli {
 enum Command {
     /// Print the section names and markers shared with the loader.
     Sections,
+    /// Show what a module (.ko) or object (.o) holds: sections, symbols,
+    /// relocations, imports, exports, and who points at each global.
+    Inspect(cmd::inspect::Args),
+    /// Check that NEW can replace OLD in place (exit 0 yes, 1 no, 2 bad input).
+    Verify(cmd::verify::Args),
+    /// Classify every global of a module directory (static_old, static_new,
+    /// transfer, none) and mark the declarations that need a static address
+    /// section (exit 1 with --check when the markers are stale).
+    Annotate(cmd::annotate::Args),
     /// Generate the replace handler of a module from two versions of it.
     Handler(cmd::handler::Args),
 }
@@ -40,13 +50,16 @@ fn main() -> ExitCode {
             println!("old_prefix\t{}", n.old_prefix);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Inspect(args) => cmd::inspect::run(&args),
+        Command::Verify(args) => cmd::verify::run(&args),
+        Command::Annotate(args) => cmd::annotate::run(&args),
         Command::Handler(args) => cmd::handler::run(&args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("modswap: error: {e:#}");
-            ExitCode::from(2)
+            cmd::exit_error()
         }
     }
 }

@@ -183,6 +183,7 @@ mod tests {
                     global("d", Some(".data..read_mostly")),
                 ],
                 functions: vec![],
+                bodies: vec![],
             }],
         };
         let mut t = BTreeMap::new();

@@ -3,9 +3,12 @@
 //! - `setup`: install the Debian packages and Rust crates the project needs.
 //! - `kernel`: unpack, patch, configure and build a Linux 6.12 tree.
 //! - `test`: everything `setup` does, then every test (the README's test command).
+//! - `quickstart`: set up, build the example modules, inspect and verify them
+//!   (the README's main command).
 
 mod kernel;
 mod paths;
+mod quickstart;
 mod setup;
 mod util;
 
@@ -30,6 +33,8 @@ enum Task {
     },
     /// Set up, then run every test.
     Test,
+    /// Set up, build the example modules, inspect and verify them.
+    Quickstart,
 }
 
 fn main() -> Result<()> {
@@ -42,6 +47,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Test => test(),
+        Task::Quickstart => quickstart::quickstart(),
     }
 }
 

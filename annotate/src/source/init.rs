@@ -258,13 +258,20 @@ fn array(ctx: &Ctx, list: Cursor<'_>, ty: CType<'_>) -> Init {
 /// string literal, and its constant value.
 pub(crate) fn expr(ctx: &Ctx, c: Cursor<'_>) -> Expr {
     let extent = c.extent();
-    let text = ctx.text(&extent).unwrap_or_else(|| {
-        c.tokens()
-            .iter()
-            .map(|t| t.spelling.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
+    let text = ctx
+        .text(&extent)
+        .filter(|t| balanced(t))
+        .or_else(|| {
+            // Part of a macro expansion: quote the line instead.
+            ctx.line_text(&ctx.loc(&c.location()))
+        })
+        .unwrap_or_else(|| {
+            c.tokens()
+                .iter()
+                .map(|t| t.spelling.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
     let mut refs = Vec::new();
     collect_refs(c, false, &mut refs);
     let mut has_string_literal = c.kind() == Kind::StringLiteral;
@@ -340,4 +347,23 @@ pub(crate) fn collect_refs(c: Cursor<'_>, addr: bool, out: &mut Vec<Ref>) {
             }
         }
     }
+}
+
+/// Are the brackets of `t` balanced (a whole expression, not a piece of a
+/// macro invocation)?
+fn balanced(t: &str) -> bool {
+    let mut depth = 0i32;
+    for ch in t.chars() {
+        match ch {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0 && !t.is_empty()
 }

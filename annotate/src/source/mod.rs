@@ -5,6 +5,7 @@
 //! each thread holds one translation unit at a time), then merged in a fixed
 //! order, so the result does not depend on scheduling.
 
+mod flows;
 mod init;
 mod types;
 mod unit;
@@ -127,6 +128,21 @@ impl Ctx {
             .as_deref()?;
         let s = text.get(e.start.offset as usize..e.end.offset as usize)?;
         Some(s.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// The text of the line at `loc` (an IR location), trimmed.
+    pub(crate) fn line_text(&self, loc: &Loc) -> Option<String> {
+        if loc.line == 0 || loc.file.is_empty() {
+            return None;
+        }
+        let f = abs(&self.names_root.join(&loc.file));
+        let mut texts = self.texts.borrow_mut();
+        let text = texts
+            .entry(f.clone())
+            .or_insert_with(|| std::fs::read_to_string(&f).ok())
+            .as_deref()?;
+        let line = text.lines().nth(loc.line as usize - 1)?;
+        Some(line.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 }
 

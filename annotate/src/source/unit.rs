@@ -1,9 +1,11 @@
 //! One translation unit -> [`Unit`]: its globals, functions and their types.
 
 use super::types::TypeBuilder;
-use super::{init, Ctx};
+use super::{flows, init, Ctx};
 use crate::ir::{Function, Global, Linkage, Span, Unit};
-use modswap_clang::{Cursor, Kind, Linkage as CLinkage, TranslationUnit, TypeKind, Visit};
+use modswap_clang::{
+    Cursor, Kind, Linkage as CLinkage, StorageClass, TranslationUnit, TypeKind, Visit,
+};
 use std::collections::BTreeMap;
 
 /// A macro expansion in a file of the module directory: where it is and its name.
@@ -24,6 +26,8 @@ pub(crate) fn extract(
     let mut functions: BTreeMap<String, Function> = BTreeMap::new();
     let mut expansions: Vec<Expansion> = Vec::new();
 
+    let mut definitions: Vec<Cursor<'_>> = Vec::new();
+    let mut file_scope: BTreeMap<String, usize> = BTreeMap::new();
     let root = tu.cursor();
     let top = root.children();
     for c in &top {
@@ -44,8 +48,25 @@ pub(crate) fn extract(
 
     for c in &top {
         match c.kind() {
-            Kind::VarDecl if ctx.in_module_dir(&c.location()) && c.is_definition() => {
-                globals.push(global(ctx, &mut types, *c, None, &expansions));
+            // Definitions, including tentative ones (`static int x;`),
+            // which libclang does not count as definitions.
+            Kind::VarDecl
+                if ctx.in_module_dir(&c.location())
+                    && (c.is_definition() || c.storage_class() != StorageClass::Extern) =>
+            {
+                let name = c.spelling();
+                match file_scope.get(&name) {
+                    // A tentative definition followed by the definition:
+                    // the one with the initializer wins.
+                    Some(&i) if globals[i].init.is_none() && c.var_initializer().is_some() => {
+                        globals[i] = global(ctx, &mut types, *c, None, &expansions);
+                    }
+                    Some(_) => {}
+                    None => {
+                        file_scope.insert(name, globals.len());
+                        globals.push(global(ctx, &mut types, *c, None, &expansions));
+                    }
+                }
             }
             Kind::FunctionDecl => {
                 let loc = c.location();
@@ -54,6 +75,7 @@ pub(crate) fn extract(
                     note_function(&mut functions, ctx, *c, true);
                 }
                 if in_dir && c.is_definition() {
+                    definitions.push(*c);
                     let fname = c.spelling();
                     c.visit(|k, _| {
                         match k.kind() {
@@ -99,10 +121,24 @@ pub(crate) fn extract(
         }
     }
     assign_function_static_keys(&mut globals);
+    let index: flows::GlobalIndex = globals
+        .iter()
+        .map(|g| {
+            (
+                (g.loc.file.clone(), g.loc.line, g.loc.column, g.name.clone()),
+                g.key.clone(),
+            )
+        })
+        .collect();
+    let bodies = definitions
+        .iter()
+        .map(|f| flows::extract(ctx, &index, *f))
+        .collect();
     let unit = Unit {
         file: file.to_string(),
         globals,
         functions: functions.into_values().collect(),
+        bodies,
     };
     (unit, types.table)
 }
@@ -207,7 +243,7 @@ fn global(
         },
         ty,
         is_const,
-        is_definition: c.is_definition(),
+        is_definition: true,
         section: section_of(&c.pretty_printed()),
         macro_origin,
         size: cty.size_of(),

@@ -1,0 +1,89 @@
+//! `modswap annotate <dir>`: classify every global of a module directory
+//! and mark the declarations that need a static address section.
+//!
+//! Stages: discover the directory's modules (Kbuild), read Kbuild's saved
+//! compile commands, parse every C file with libclang, analyse, plan the
+//! rewrite, then write it (default), print it as a patch (`--patch`), or
+//! only check it (`--check`: exit 1 when the markers are stale). The report
+//! (text or JSON) goes to stdout, except with `--patch`, whose stdout is the
+//! diff.
+
+use super::{emit, exit_no, Format};
+use anyhow::{Context, Result};
+use modswap_annotate::{analyze, kbuild, report, rewrite, source};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The module directory (e.g. fs/fat of a configured, built kernel
+    /// tree, or an external module's directory).
+    pub dir: PathBuf,
+    /// Kernel build or headers directory, for an external module
+    /// (/lib/modules/<release>/build, /usr/src/linux-headers-...).
+    #[arg(long)]
+    pub kdir: Option<PathBuf>,
+    /// Print the rewrite as a unified diff instead of writing it.
+    #[arg(long)]
+    pub patch: bool,
+    /// Change nothing; exit 1 when the source's markers are stale (what a
+    /// rewrite would change), 0 when they are right.
+    #[arg(long)]
+    pub check: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Parser threads (default: all CPUs).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let mut dir = kbuild::discover(&args.dir, args.kdir.as_deref())?;
+    dir.load_commands()?;
+    let mut opts = source::Options::default();
+    if let Some(j) = args.jobs {
+        opts.jobs = j.max(1);
+    }
+    let program = source::parse(&dir, opts)?;
+    let analysis = analyze::analyze(&program);
+    let root = source::names_root(&dir);
+    let plan = rewrite::plan(&root, &program, &analysis)
+        .with_context(|| format!("planning the rewrite of {}", dir.dir.display()))?;
+
+    if args.patch {
+        emit(&plan.diff())?;
+        return Ok(if args.check && plan.is_stale() {
+            exit_no()
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    if args.check {
+        for e in &plan.edits {
+            eprintln!(
+                "modswap: {}: modswap markers are stale; run `modswap annotate {}`",
+                e.file,
+                args.dir.display()
+            );
+        }
+        return Ok(if plan.is_stale() {
+            exit_no()
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    plan.apply()?;
+    let mut rep = report::build(&analysis, &plan);
+    rep.notes.extend(dir.notes.iter().cloned());
+    rep.notes.extend(
+        dir.skipped
+            .iter()
+            .map(|(m, why)| format!("{m}: not analysed: {why}")),
+    );
+    match args.format {
+        Format::Text => emit(&rep.text(true))?,
+        Format::Json => emit(&rep.json())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
