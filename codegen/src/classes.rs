@@ -32,6 +32,18 @@ pub trait ClassSource {
     fn lookup(&self, module: &str, key: &str) -> Option<Analysed>;
 }
 
+/// annotate's analysis of the new version.
+impl ClassSource for modswap_annotate::analyze::Analysis {
+    fn lookup(&self, module: &str, key: &str) -> Option<Analysed> {
+        let g = self.global(module, key)?;
+        Some(Analysed {
+            class: g.class,
+            reason: g.reason.clone(),
+            reassign: g.reassign.clone(),
+        })
+    }
+}
+
 impl ClassSource for BTreeMap<String, Analysed> {
     fn lookup(&self, _module: &str, key: &str) -> Option<Analysed> {
         self.get(key).cloned()

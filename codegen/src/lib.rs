@@ -62,6 +62,18 @@ pub const HANDLER_SUFFIX: &str = "_modswap.c";
 /// Defined when modswap parses a module: hides the handler from the IR.
 pub const NO_HANDLER_MACRO: &str = "MODSWAP_NO_HANDLER";
 
+/// The classes of the new version's globals: its markers, then annotate's
+/// analysis of its IR for the rest.
+pub fn classify(pair: &version::Pair) -> classes::Classes {
+    let analysis = modswap_annotate::analyze::analyze(&pair.new.program);
+    let module = pair
+        .new
+        .program
+        .module(&pair.module)
+        .expect("version::load keeps the chosen module");
+    classes::Classes::new(module, Some(&analysis))
+}
+
 /// The default output file: `<new dir>/<module>_modswap.c`.
 pub fn default_output(pair: &version::Pair) -> PathBuf {
     pair.new

@@ -216,7 +216,7 @@ pub fn plan(pair: &Pair, new_classes: &Classes) -> Result<Plan> {
                 continue;
             }
             let at = format!("{}:{}", rel_to(&u.file, &old_p.dir), g.loc.line);
-            b.removed.push(format!("{} ({at})", g.key));
+            b.removed.push(format!("{} (old {at})", g.key));
             if let Some(s) = static_section(g) {
                 b.problems.push(format!(
                     "{} ({at}, old version) is in static section {s}, and the new version no \
@@ -421,12 +421,8 @@ impl<'t, 'a> Builder<'t, 'a> {
             }
             Class::StaticOld => {
                 if let (Some(og), Some(false)) = (old, type_same) {
-                    let size = match (og.size, g.size) {
-                        (Some(a), Some(b)) if a != b => format!(" (size {a} -> {b} bytes)"),
-                        _ => String::new(),
-                    };
                     self.problems.push(format!(
-                        "{} ({at}) is static_old, but its layout changed{size}: {}. A static_old \
+                        "{} ({at}) is static_old, but its layout changed: {}. A static_old \
                          object keeps its address and its old contents across a swap (the \
                          kernel holds pointers to it), and its section's size and layout are \
                          fixed, so it cannot grow or be re-laid out in place. Options: keep the \
@@ -537,10 +533,12 @@ impl<'t, 'a> Builder<'t, 'a> {
                     );
                     let seen = self.repoint_todos(&mut body, g);
                     self.pointer_todos(&mut body, &g.name, g.ty, 0, &seen);
-                    let what = format!(
-                        "copied member by member ({} changed)",
-                        old_t.declare(og.ty, "")
-                    );
+                    let (os, ns) = (old_t.declare(og.ty, ""), new_t.declare(g.ty, ""));
+                    let what = match new_t.get(new_t.resolve(g.ty)) {
+                        Type::Record { .. } => format!("copied member by member ({os} changed)"),
+                        Type::Array { .. } => format!("copied element by element ({os} -> {ns})"),
+                        _ => format!("converted ({os} -> {ns})"),
+                    };
                     self.push_global(part, g, og, &at, &what, body);
                 }
             }

@@ -287,13 +287,11 @@ impl<'a> Types<'a> {
                             m.offset_bits / 8
                         )),
                         Some(x) => {
-                            if !self.same(x.ty, m.ty) {
-                                out.push(format!(
-                                    "member {}: type {} -> {}",
-                                    m.name,
-                                    self.old.declare(x.ty, ""),
-                                    self.new.declare(m.ty, "")
-                                ));
+                            let (os, ns) = (self.old.declare(x.ty, ""), self.new.declare(m.ty, ""));
+                            if !self.same(x.ty, m.ty) && os == ns {
+                                out.push(format!("member {}: {ns} changed", m.name));
+                            } else if !self.same(x.ty, m.ty) {
+                                out.push(format!("member {}: type {os} -> {ns}", m.name));
                             } else if x.bit_width != m.bit_width {
                                 out.push(format!(
                                     "member {}: width {} -> {}",
@@ -339,9 +337,11 @@ impl<'a> Types<'a> {
                     out.push(format!("length {} -> {}", opt(*la), opt(*lb)));
                 }
                 if !self.same(*a, *b) {
-                    for d in self.diff(*a, *b) {
-                        out.push(format!("element: {d}"));
-                    }
+                    out.push(format!(
+                        "element {}: {}",
+                        self.new.declare(*b, ""),
+                        self.diff(*a, *b).join("; ")
+                    ));
                 }
             }
             _ => out.push(format!(

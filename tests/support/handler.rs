@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use modswap_annotate::class::Class;
-use modswap_codegen::classes::{Analysed, Classes};
+use modswap_codegen::classes::Analysed;
 use modswap_codegen::{plan, version, Written};
 use modswap_tests::{repo_root, DEBIAN_HEADERS};
 use std::collections::BTreeMap;
@@ -144,12 +144,30 @@ pub fn request(old: &str, new: &Path) -> version::Request {
     }
 }
 
-/// Plans the fixture's handler.
+/// Plans the fixture's handler with annotate's analysis, after checking
+/// that the analysis gives the classes (and re-assignments) the fixture
+/// expects (`classes.txt`).
 pub fn plan_of(fx: &Fixture) -> Result<plan::Plan, modswap_codegen::Error> {
     let pair = version::load(&request(fx.old.to_str().unwrap(), &fx.new))?;
-    let table = expected_classes(&fx.case);
-    let m = pair.new.program.module(&pair.module).unwrap();
-    let classes = Classes::new(m, Some(&table));
+    let classes = modswap_codegen::classify(&pair);
+    for (key, want) in expected_classes(&fx.case) {
+        let got = classes
+            .get(&key)
+            .unwrap_or_else(|| panic!("{}: no global {key}", fx.case));
+        assert_eq!(
+            got.class, want.class,
+            "{}: class of {key}: {}",
+            fx.case, got.reason
+        );
+        if !want.reassign.is_empty() {
+            assert_eq!(
+                got.reassign.as_deref(),
+                Some(want.reassign.as_slice()),
+                "{}: re-assignments of {key}",
+                fx.case
+            );
+        }
+    }
     plan::plan(&pair, &classes)
 }
 

@@ -9,7 +9,7 @@
 //! written.
 
 use anyhow::Result;
-use modswap_codegen::{classes::Classes, plan, version, write_handler};
+use modswap_codegen::{plan, version, write_handler};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,12 +55,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }),
     };
     let pair = version::load(&req)?;
-    let module = pair
-        .new
-        .program
-        .module(&pair.module)
-        .expect("load keeps the chosen module");
-    let classes = Classes::new(module, None);
+    let classes = modswap_codegen::classify(&pair);
     let plan = plan::plan(&pair, &classes)?;
     let out = args
         .output
