@@ -20,8 +20,8 @@ pub struct Analysed {
     /// One sentence: why.
     pub reason: String,
     /// For `static_old`: member paths (`name`, `ops.open`, `[2].procname`,
-    /// `[]`; empty for the global itself) pointing into the module's own code
-    /// or data, which must be re-assigned after a swap.
+    /// `[]`; empty for the global itself) pointing into the module's own code or data,
+    /// which must be re-assigned after a swap.
     pub reassign: Vec<String>,
 }
 
@@ -64,6 +64,12 @@ pub struct Classified {
     pub analysis_class: Option<Class>,
     /// The analysis's re-assignment paths (`None`: no analysis).
     pub reassign: Option<Vec<String>>,
+    /// The static class the analysis wants for a global the source does
+    /// not mark. The handler follows the markers (they are what the loader
+    /// sees): such a global moves in the swap, so a `static_old` one is
+    /// handled as `transfer` (its contents are mutable state) and a
+    /// `static_new` one as `none`; the plan flags both.
+    pub wanted: Option<Class>,
 }
 
 /// The classes of one module's globals, by key.
@@ -100,6 +106,7 @@ impl Classes {
                     marked: true,
                     analysis_class: a.as_ref().map(|a| a.class).filter(|c| *c != m),
                     reassign: a.map(|a| a.reassign),
+                    wanted: None,
                 },
                 (None, _) if is_bookkeeping(g) => Classified {
                     class: Class::None,
@@ -110,20 +117,30 @@ impl Classes {
                     marked: false,
                     analysis_class: None,
                     reassign: None,
+                    wanted: None,
                 },
-                (None, Some(a)) => Classified {
-                    class: a.class,
-                    reason: a.reason,
-                    marked: false,
-                    analysis_class: None,
-                    reassign: Some(a.reassign),
-                },
+                (None, Some(a)) => {
+                    let (class, wanted) = match a.class {
+                        Class::StaticOld => (Class::Transfer, Some(a.class)),
+                        Class::StaticNew => (Class::None, Some(a.class)),
+                        c => (c, None),
+                    };
+                    Classified {
+                        class,
+                        reason: a.reason,
+                        marked: false,
+                        analysis_class: None,
+                        reassign: Some(a.reassign),
+                        wanted,
+                    }
+                }
                 (None, None) => Classified {
                     class: Class::None,
                     reason: NOT_ANALYSED.into(),
                     marked: false,
                     analysis_class: None,
                     reassign: None,
+                    wanted: None,
                 },
             };
             by_key.insert(g.key.clone(), c);

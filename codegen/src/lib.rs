@@ -90,6 +90,8 @@ pub struct Written {
     pub text: String,
     /// TODOs still open.
     pub open: usize,
+    /// Their ids, in the file's order.
+    pub open_ids: Vec<String>,
     /// TODOs decided in a reviewed handler and carried over.
     pub decided: usize,
     /// The file already had exactly this text (left untouched).
@@ -154,9 +156,16 @@ pub fn write_handler(plan: &plan::Plan, path: &Path, force: bool) -> Result<Writ
         .iter()
         .filter(|t| kept.contains_key(&t.id))
         .count();
+    let open_ids: Vec<String> = plan
+        .todos
+        .iter()
+        .filter(|t| !kept.contains_key(&t.id))
+        .map(|t| t.id.clone())
+        .collect();
     let written = Written {
         path: path.to_path_buf(),
         open: plan.todos.len() - decided,
+        open_ids,
         decided,
         unchanged: existing.as_deref() == Some(text.as_str()),
         text,

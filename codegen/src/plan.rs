@@ -383,24 +383,81 @@ impl<'t, 'a> Builder<'t, 'a> {
             self.problems.push(msg);
             return;
         }
-        let unmarked_static = !c.marked && matches!(c.class, Class::StaticOld | Class::StaticNew);
-        if unmarked_static {
+        if let Some(w) = c.wanted {
+            // The analysis wants a static section, neither version has one:
+            // the object moves in this swap, whatever the analysis says.
             if g.function.is_some() && g.macro_origin.is_some() {
                 self.notes.push(format!(
-                    "{} ({at}) should be {} ({}), but a macro declares it inside a function, so \
+                    "{} ({at}) should be {w} ({}), but a macro declares it inside a function, so \
                      it cannot be marked; it moves in a swap",
-                    g.key, c.class, c.reason
+                    g.key, c.reason
                 ));
                 self.line(g, c.class, &at, "cannot be marked (declared by a macro)");
-            } else {
-                self.problems.push(format!(
-                    "{} ({at}) must be {} ({}), but the new version does not mark it: run \
-                     `modswap annotate` on both versions (the markers decide what the loader \
-                     keeps)",
-                    g.key, c.class, c.reason
-                ));
+                return;
             }
-            return;
+            let kernel_object = crate::types::kernel_object(self.types.new, g.ty);
+            match (w, kernel_object) {
+                (Class::StaticOld, None) => {
+                    self.notes.push(format!(
+                        "{} ({at}): annotate says static_old ({}), but neither version marks \
+                         it, so it moves and is transferred; if the kernel keeps its address, \
+                         mark it __static_old({}) in both versions",
+                        g.key, c.reason, g.key
+                    ));
+                }
+                (Class::StaticOld, Some(obj)) => {
+                    let mut body = Vec::new();
+                    self.todo(
+                        &mut body,
+                        1,
+                        Todo {
+                            id: format!("unmarked:{}", g.key),
+                            message: format!(
+                                "{} is not marked static_old: decide what happens to the old one",
+                                g.key
+                            ),
+                            explain: vec![format!(
+                                "annotate says {} must keep its address ({}), but neither \
+                                 version marks it, so it moves: the new version's own {}, as \
+                                 its initializer sets it, replaces the old one, and nothing is \
+                                 copied, because it holds a kernel object tied to its address \
+                                 ({obj}). Leave this region empty if the old one is idle when \
+                                 the swap runs (e.g. an unlocked lock, an empty list); else \
+                                 carry over what it holds here. Mark it __static_old({}) in both \
+                                 versions for later swaps.",
+                                g.key, c.reason, g.key, g.key
+                            )],
+                        },
+                    );
+                    // Nothing is transferred: count it as `none`.
+                    *self.counts.entry(c.class).or_default() -= 1;
+                    *self.counts.entry(Class::None).or_default() += 1;
+                    self.line(
+                        g,
+                        Class::None,
+                        &at,
+                        "not marked static_old: the new one replaces it (TODO)",
+                    );
+                    if !part.body.is_empty() {
+                        part.body.push(Item::Blank);
+                    }
+                    part.body.push(Item::Comment {
+                        indent: 1,
+                        lines: vec![format!("{} ({at}): not marked static_old", g.key)],
+                    });
+                    part.body.extend(body);
+                    return;
+                }
+                (_, _) => {
+                    self.notes.push(format!(
+                        "{} ({at}): annotate says {w} ({}), but neither version marks it, so it \
+                         moves; the new version's contents are used",
+                        g.key, c.reason
+                    ));
+                    self.line(g, c.class, &at, "not marked: the new contents are used");
+                    return;
+                }
+            }
         }
         match c.class {
             Class::None => self.line(g, c.class, &at, "nothing to do"),

@@ -469,3 +469,70 @@ pub fn is_const(t: &TypeTable, id: TypeId) -> bool {
         }
     }
 }
+
+/// Kernel types whose contents are tied to their own address (linked
+/// structures point back at themselves; locks and wait queues hold such
+/// lists): a copy at another address is broken.
+const KERNEL_OBJECTS: &[&str] = &[
+    "list_head",
+    "hlist_head",
+    "hlist_node",
+    "hlist_nulls_head",
+    "hlist_nulls_node",
+    "hlist_bl_head",
+    "hlist_bl_node",
+    "llist_head",
+    "llist_node",
+    "rb_node",
+    "rb_root",
+    "rb_root_cached",
+    "mutex",
+    "rw_semaphore",
+    "semaphore",
+    "spinlock",
+    "raw_spinlock",
+    "wait_queue_head",
+    "swait_queue_head",
+    "completion",
+    "rwlock_t",
+    "seqlock_t",
+    "xarray",
+    "idr",
+    "kobject",
+];
+
+/// The first kernel object (by value) in type `id`, e.g. `struct mutex`.
+pub fn kernel_object(t: &TypeTable, id: TypeId) -> Option<String> {
+    fn walk(t: &TypeTable, id: TypeId, depth: u32) -> Option<String> {
+        if depth > 16 {
+            return None;
+        }
+        match t.get(id) {
+            Type::Typedef {
+                name, underlying, ..
+            } => {
+                if KERNEL_OBJECTS.contains(&name.as_str()) {
+                    return Some(name.clone());
+                }
+                walk(t, *underlying, depth + 1)
+            }
+            Type::Qualified { base, .. } => walk(t, *base, depth + 1),
+            Type::Array { elem, .. } => walk(t, *elem, depth + 1),
+            Type::Record {
+                kind, tag, fields, ..
+            } => {
+                if let Some(tag) = tag {
+                    if KERNEL_OBJECTS.contains(&tag.as_str()) {
+                        return Some(format!("{} {tag}", kind.keyword()));
+                    }
+                }
+                fields
+                    .iter()
+                    .flatten()
+                    .find_map(|f| walk(t, f.ty, depth + 1))
+            }
+            _ => None,
+        }
+    }
+    walk(t, id, 0)
+}

@@ -73,11 +73,17 @@ pub fn fixture(case: &str) -> Fixture {
 
 /// `make -C <Debian headers> M=<dir>`; Err(output) on failure.
 pub fn make(dir: &Path) -> Result<(), String> {
+    make_with(dir, &[])
+}
+
+/// [`make`] with extra make arguments (`KCFLAGS=-Werror`, ...).
+pub fn make_with(dir: &Path, args: &[&str]) -> Result<(), String> {
     let out = Command::new("make")
         .arg("-s")
         .arg("-C")
         .arg(DEBIAN_HEADERS)
         .arg(format!("M={}", dir.display()))
+        .args(args)
         .env("KBUILD_BUILD_TIMESTAMP", "0")
         .output()
         .expect("make runs");

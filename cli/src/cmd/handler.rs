@@ -71,7 +71,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         w.open,
         w.decided
     )?;
-    for t in &plan.todos {
+    for t in plan.todos.iter().filter(|t| w.open_ids.contains(&t.id)) {
         writeln!(s, "  TODO {}: {}", t.id, t.message)?;
     }
     print!("{s}");
