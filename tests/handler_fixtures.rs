@@ -86,3 +86,66 @@ fn static_old_object_whose_size_changed_is_an_error() {
 fn state_in_several_units() {
     check("multi_unit");
 }
+
+/// The documented way to carry a function-scope static over: the new
+/// version moves it to file scope, and the reviewer binds the old one,
+/// `calls.<N>` in the old .ko (found as `modswap inspect` shows it: the
+/// `calls.*` object referenced from tick()), with an asm label in the
+/// `decls:` region. The loader and `modswap verify` resolve `_old_` + any
+/// symbol name.
+#[test]
+fn function_static_moved_to_file_scope_is_bound_by_asm_label() {
+    use modswap_annotate::elf::Object;
+    let mut fx = fixture("function_statics");
+    // tick.calls is gone from this new version: no class expectations.
+    fx.case = "function_statics (moved)".into();
+    let src = fx.new.join("fstatics.c");
+    let text = std::fs::read_to_string(&src).unwrap().replace(
+        "static noinline int tick(void)\n{\n\tstatic int calls;\n\n\treturn ++calls;\n}",
+        "static int tick_calls;\n\nstatic noinline int tick(void)\n{\n\treturn ++tick_calls;\n}",
+    );
+    assert!(text.contains("tick_calls"));
+    std::fs::write(&src, text).unwrap();
+    make(&fx.new).unwrap();
+    make(&fx.old).unwrap();
+    let old = Object::read(&fx.old.join("fstatics.ko")).unwrap();
+    let sym = old
+        .data
+        .iter()
+        .find(|d| {
+            d.name.starts_with("calls.")
+                && d.references
+                    .iter()
+                    .any(|r| r.within.as_deref() == Some("tick"))
+        })
+        .expect("tick's counter in the old .ko")
+        .name
+        .clone();
+
+    let w = generate(&fx, false).unwrap();
+    assert!(
+        w.text.contains(" *\ttick.calls (old fstatics.c:"),
+        "listed as removed"
+    );
+    assert!(!w.text.contains("reach:tick.calls"));
+    let mut f = fills("function_statics");
+    f.insert(
+        "decls:fstatics".into(),
+        vec![format!(
+            "extern int _old_tick_calls __asm__(\"_old_{sym}\") __modswap_old;"
+        )],
+    );
+    f.insert(
+        "extra:fstatics".into(),
+        vec!["\ttick_calls = _old_tick_calls;".into()],
+    );
+    std::fs::write(&w.path, fill(&w.text, &f)).unwrap();
+    include_handler(&src, "fstatics_modswap.c", None);
+    make(&fx.new).unwrap_or_else(|e| panic!("{e}"));
+    let (errors, report) = checkpatch(&w.path);
+    assert_eq!(errors, 0, "{report}");
+    let new = Object::read(&fx.new.join("fstatics.ko")).unwrap();
+    assert!(new.imports.iter().any(|i| i.name == format!("_old_{sym}")));
+    let problems = modswap_annotate::verify::verify(&old, &new);
+    assert!(problems.is_empty(), "{problems:?}");
+}

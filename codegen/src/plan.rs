@@ -517,16 +517,18 @@ impl<'t, 'a> Builder<'t, 'a> {
                                      compiler picks.",
                                     g.key, g.name
                                 ),
-                                "Options: mark it __static_old(".to_string()
-                                    + &g.key
-                                    + ") in both versions (its value then stays in place), or \
-                                       move it to file scope in the new version and copy it \
-                                       from `extern ... _old_"
-                                    + &g.name
-                                    + " __asm__(\"_old_"
-                                    + &g.name
-                                    + ".<N>\") __modswap_old;` (N from `modswap inspect` of \
-                                       the old .ko), or accept that it restarts (empty region).",
+                                format!(
+                                    "Options: mark it __static_old({key}) in both versions (its \
+                                     value then stays in place); or move it to file scope in the \
+                                     new version and copy it from the old one, declared in the \
+                                     decls: region as `extern <type> _old_{name} \
+                                     __asm__(\"_old_{name}.<N>\") __modswap_old;` (N: the \
+                                     `{name}.<N>` object that `modswap inspect` of the old .ko \
+                                     shows referenced from {f}()); or accept that it restarts \
+                                     (empty region).",
+                                    key = g.key,
+                                    name = g.name
+                                ),
                             ],
                         },
                     );

@@ -8,8 +8,9 @@
 //! /* modswap: end init:a.x */
 //! ```
 //!
-//! and each unit's part ends with an `extra:<unit>` region, empty when
-//! generated. A region is *decided* once it holds no TODO `static_assert`
+//! and each unit's part has two free-form regions, empty when generated:
+//! `decls:<unit>` at file scope before its function (declarations, helper
+//! functions) and `extra:<unit>` at the end of the function. A region is *decided* once it holds no TODO `static_assert`
 //! (a reviewer replaced it with code, or emptied the region to keep the new
 //! version's value); it *has content* when it holds anything but blank
 //! lines and TODO `static_assert`s.

@@ -64,6 +64,7 @@ struct UnitCtx {
     defs: Vec<DefCtx>,
     externs: Vec<String>,
     body: Vec<ItemCtx>,
+    decls: RegionCtx,
     extra: RegionCtx,
 }
 
@@ -94,15 +95,22 @@ struct RegionCtx {
     end: String,
 }
 
-/// The id of a unit's free-form region.
+/// The id of a unit's free-form region at the end of its handler function.
 pub fn extra_id(stem: &str) -> String {
     format!("extra:{stem}")
+}
+
+/// The id of a unit's free-form region for declarations, before its
+/// handler function.
+pub fn decls_id(stem: &str) -> String {
+    format!("decls:{stem}")
 }
 
 /// Every region id the plan's handler has.
 pub fn region_ids(plan: &Plan) -> Vec<String> {
     let mut ids: Vec<String> = plan.todos.iter().map(|t| t.id.clone()).collect();
     ids.extend(plan.units.iter().map(|u| extra_id(&u.stem)));
+    ids.extend(plan.units.iter().map(|u| decls_id(&u.stem)));
     ids
 }
 
@@ -184,6 +192,7 @@ pub fn render(
             .enumerate()
             .map(|(i, u)| {
                 let id = extra_id(&u.stem);
+                let did = decls_id(&u.stem);
                 UnitCtx {
                     file: u.file.clone(),
                     guard: format!("MODSWAP_UNIT_{}", u.stem),
@@ -204,6 +213,11 @@ pub fn render(
                         .collect(),
                     externs: u.externs.clone(),
                     body: u.body.iter().map(|it| item(it, kept)).collect(),
+                    decls: RegionCtx {
+                        begin: begin_marker(&did),
+                        body: kept.get(&did).cloned().unwrap_or_default(),
+                        end: end_marker(&did),
+                    },
                     extra: RegionCtx {
                         begin: begin_marker(&id),
                         body: kept.get(&id).cloned().unwrap_or_default(),

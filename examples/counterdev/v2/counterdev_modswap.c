@@ -36,7 +36,7 @@
  *	[decided] init:counterdev_state.last: initial value for counterdev_state.last
  *	[decided] unmarked:counterdev_lock: counterdev_lock is not marked static_old: decide what happens to the old one
  *
- * modswap-checksum: 1f1bb29ec01f0646
+ * modswap-checksum: 91b2ab8713376b72
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -59,6 +59,9 @@ static_assert(offsetof(struct old_counterdev_state, writes) == 16);
 static_assert(offsetof(struct old_counterdev_state, total) == 24);
 
 extern struct old_counterdev_state _old_counterdev_state __modswap_old;
+
+/* modswap: begin decls:counterdev_main */
+/* modswap: end decls:counterdev_main */
 
 static int replace_module(void)
 {

@@ -42,7 +42,7 @@
  *	[decided] init:ramfs_mini_state.note[256..512]: initial values for ramfs_mini_state.note[256..512]
  *	[decided] unmarked:ramfs_mini_lock: ramfs_mini_lock is not marked static_old: decide what happens to the old one
  *
- * modswap-checksum: 3a145782c9a9ee5d
+ * modswap-checksum: bff452b4fb47dda9
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -65,6 +65,9 @@ static_assert(offsetof(struct old_ramfs_mini_state, note_len) == 16);
 static_assert(offsetof(struct old_ramfs_mini_state, note) == 24);
 
 extern struct old_ramfs_mini_state _old_ramfs_mini_state __modswap_old;
+
+/* modswap: begin decls:ramfs_mini_main */
+/* modswap: end decls:ramfs_mini_main */
 
 static int replace_module(void)
 {
