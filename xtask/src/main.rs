@@ -3,11 +3,17 @@
 //! - `setup`: install the Debian packages and Rust crates the project needs.
 //! - `kernel`: unpack, patch, configure and build a Linux 6.12 tree.
 //! - `test`: everything `setup` does, then every test (the README's test command).
+//! - `loader-test`: the loader's QEMU tests only.
+//! - `bench loader`: the loader benchmark (stock vs hotswap kernel in QEMU).
 //! - `quickstart`: set up, build the example modules, inspect and verify them
 //!   (the README's main command).
 
 mod kernel;
+mod loadertest;
+#[cfg(test)]
+mod patches;
 mod paths;
+mod qemu;
 mod quickstart;
 mod setup;
 mod util;
@@ -30,23 +36,57 @@ enum Task {
     Kernel {
         #[arg(long, value_enum, default_value = "hotswap")]
         variant: kernel::Variant,
+        /// Build the hotswap tree after each patch of the loader series, and
+        /// with CONFIG_MODULE_HOTSWAP off (slow; not part of `test`).
+        #[arg(long)]
+        check_series: bool,
     },
     /// Set up, then run every test.
     Test,
+    /// Build the hotswap kernel and run the loader's QEMU tests.
+    LoaderTest,
+    /// Run a benchmark and print its figures.
+    Bench {
+        #[arg(value_enum)]
+        target: BenchTarget,
+    },
     /// Set up, build the example modules, inspect and verify them.
     Quickstart,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchTarget {
+    /// Module loading and hotswapping, stock vs hotswap kernel, in QEMU.
+    Loader,
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::all(),
-        Task::Kernel { variant } => {
+        Task::Kernel {
+            variant,
+            check_series,
+        } => {
             setup::debian_packages()?;
-            let tree = kernel::prepare(variant)?;
+            let tree = if check_series {
+                kernel::check_series()?
+            } else {
+                kernel::prepare(variant)?
+            };
             println!("{}", tree.dir.display());
             Ok(())
         }
         Task::Test => test(),
+        Task::LoaderTest => {
+            setup::debian_packages()?;
+            loadertest::test(&kernel::prepare(kernel::Variant::Hotswap)?)
+        }
+        Task::Bench {
+            target: BenchTarget::Loader,
+        } => {
+            setup::debian_packages()?;
+            loadertest::bench()
+        }
         Task::Quickstart => quickstart::quickstart(),
     }
 }
@@ -59,5 +99,6 @@ fn test() -> Result<()> {
             .args(["test", "--workspace", "--locked"])
             .env("MODSWAP_KERNEL_TREE", &tree.dir)
             .current_dir(paths::repo_root()),
-    )
+    )?;
+    loadertest::test(&tree)
 }
