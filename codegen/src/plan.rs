@@ -1193,8 +1193,9 @@ impl<'t, 'a> Builder<'t, 'a> {
                             explain: vec![format!(
                                 "{path} points to objects the old version made with the old \
                                  layout of {rec} ({}). The new code would read them with the new \
-                                 layout. Convert them (e.g. allocate new ones with GFP_ATOMIC, \
-                                 copy member by member, re-link), or keep {rec}'s layout.",
+                                 layout. Convert them (allocate new ones, with GFP_ATOMIC here or \
+                                 beforehand in a prepare() hook, see the register region; copy \
+                                 member by member; re-link), or keep {rec}'s layout.",
                                 diffs.join("; ")
                             )],
                         },

@@ -8,12 +8,13 @@
 //! /* modswap: end init:a.x */
 //! ```
 //!
-//! and each unit's part has two free-form regions, empty when generated:
+//! Each unit's part has two free-form regions, empty when generated:
 //! `decls:<unit>` at file scope before its function (declarations, helper
-//! functions) and `extra:<unit>` at the end of the function. A region is *decided* once it holds no TODO `static_assert`
-//! (a reviewer replaced it with code, or emptied the region to keep the new
-//! version's value); it *has content* when it holds anything but blank
-//! lines and TODO `static_assert`s.
+//! functions) and `extra:<unit>` at the end of the function; the `register`
+//! region holds the `MODSWAP_REPLACE()` line. A region is *decided* once it
+//! holds no TODO `static_assert` (a reviewer replaced it with code, or
+//! emptied the region to keep the new version's value); it *has content*
+//! when it holds anything but blank lines and TODO `static_assert`s.
 //!
 //! The header's `modswap-checksum:` line holds a digest of the file with
 //! the region bodies left out. Regenerating (the policy: **merge, else

@@ -33,6 +33,7 @@ struct Ctx {
     todos: Vec<TodoLine>,
     checksum_line: String,
     units: Vec<UnitCtx>,
+    register: RegionCtx,
 }
 
 #[derive(Serialize)]
@@ -106,11 +107,19 @@ pub fn decls_id(stem: &str) -> String {
     format!("decls:{stem}")
 }
 
+/// The id of the region that registers the handler with the loader.
+pub const REGISTER_ID: &str = "register";
+
+/// The registration as generated; a reviewer may turn it into
+/// `MODSWAP_REPLACE_PREPARED(prepare, replace_module, cancel)`.
+const REGISTER: &str = "MODSWAP_REPLACE(replace_module);";
+
 /// Every region id the plan's handler has.
 pub fn region_ids(plan: &Plan) -> Vec<String> {
     let mut ids: Vec<String> = plan.todos.iter().map(|t| t.id.clone()).collect();
     ids.extend(plan.units.iter().map(|u| extra_id(&u.stem)));
     ids.extend(plan.units.iter().map(|u| decls_id(&u.stem)));
+    ids.push(REGISTER_ID.to_string());
     ids
 }
 
@@ -186,6 +195,14 @@ pub fn render(
             })
             .collect(),
         checksum_line: format!("{CHECKSUM_TAG} 0000000000000000"),
+        register: RegionCtx {
+            begin: begin_marker(REGISTER_ID),
+            body: kept
+                .get(REGISTER_ID)
+                .cloned()
+                .unwrap_or_else(|| vec![REGISTER.to_string()]),
+            end: end_marker(REGISTER_ID),
+        },
         units: plan
             .units
             .iter()

@@ -36,7 +36,7 @@
  *	[decided] init:counterdev_state.last: initial value for counterdev_state.last
  *	[decided] unmarked:counterdev_lock: counterdev_lock is not marked static_old: decide what happens to the old one
  *
- * modswap-checksum: 91b2ab8713376b72
+ * modswap-checksum: aeceb70db73b88a9
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -120,6 +120,8 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_NO_HANDLER */

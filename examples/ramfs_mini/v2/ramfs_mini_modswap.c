@@ -42,7 +42,7 @@
  *	[decided] init:ramfs_mini_state.note[256..512]: initial values for ramfs_mini_state.note[256..512]
  *	[decided] unmarked:ramfs_mini_lock: ramfs_mini_lock is not marked static_old: decide what happens to the old one
  *
- * modswap-checksum: bff452b4fb47dda9
+ * modswap-checksum: ef92cec0bb723b4c
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -129,6 +129,8 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_NO_HANDLER */
