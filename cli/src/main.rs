@@ -44,6 +44,8 @@ enum Command {
     /// (`modswap kbuild DIR >> DIR/Kbuild`): the modswap-* make targets,
     /// <linux/modswap.h>, the replace handler.
     Kbuild(cmd::kbuild::Args),
+    /// Generate the replace handler of a module from two versions of it.
+    Handler(cmd::handler::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(&args),
         Command::Annotate(args) => cmd::annotate::run(&args),
         Command::Kbuild(args) => cmd::kbuild::run(&args),
+        Command::Handler(args) => cmd::handler::run(&args),
     };
     match result {
         Ok(code) => code,
