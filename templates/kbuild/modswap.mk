@@ -214,11 +214,42 @@ modswap-annotate: modswap-preflight
 	@+$(call modswap-build,MODSWAP_STEP=facts)
 	$(modswap-bin) annotate $(modswap-dir) --kdir $(modswap-kdir) --from-facts
 
+# The replace handlers modswap-check compares against OLD: <module>_modswap.c
+# (of MODULE only, when it is set).
+modswap-handlers = $(if $(MODULE),$(MODULE)_modswap.c,\
+	$(sort $(notdir $(wildcard $(modswap-dir)/*_modswap.c))))
+
+# Each handler is generated again, from OLD and the current source, into a
+# scratch copy of itself (so the regions reviewers filled in are kept, as
+# modswap-handler keeps them); any difference means it is stale.
+define modswap-check-handlers
+	@t=$$(mktemp -d) && trap 'rm -rf "$$t"' EXIT && stale= && \
+	for h in $(modswap-handlers); do \
+	  test -f $(modswap-dir)/$$h || { echo >&2 "modswap: $(modswap-dir)/$$h is missing:" \
+	    "generate it with \`$(modswap-again) modswap-handler OLD=$(OLD)'"; exit 1; }; \
+	  cp $(modswap-dir)/$$h $$t/$$h && \
+	  $(modswap-bin) handler --old $(OLD) --new $(modswap-dir) --kdir $(modswap-kdir) \
+	    --module $${h%_modswap.c} -o $$t/$$h >/dev/null 2>$$t/.err || { \
+	    sed "s|$$t/|$(modswap-dir)/|g" $$t/.err >&2; exit 2; }; \
+	  cmp -s $(modswap-dir)/$$h $$t/$$h || stale="$$stale $$h"; \
+	done; \
+	test -n "$(modswap-handlers)" || { echo >&2 "modswap: $(modswap-dir) has no replace" \
+	  "handler (<module>_modswap.c) to check against OLD=$(OLD): generate it with" \
+	  "\`$(modswap-again) modswap-handler OLD=$(OLD)'"; exit 1; }; \
+	test -z "$$stale" || { echo >&2 "modswap: the replace handler(s)$$stale are stale against" \
+	  "the current source and OLD=$(OLD): run \`$(modswap-again) modswap-handler OLD=$(OLD)'," \
+	  "then review what changed"; exit 1; }
+	@echo 'modswap: $(modswap-dir): the replace handler(s) $(modswap-handlers) are up to date against $(OLD)'
+endef
+
 modswap-check: modswap-preflight
 	@+$(call modswap-build,MODSWAP_STEP=facts)
 	@$(modswap-bin) annotate $(modswap-dir) --kdir $(modswap-kdir) --check --from-facts \
 		--fix-with '$(modswap-again) modswap-annotate'
 	@echo 'modswap: $(modswap-dir): the markers are up to date'
+ifneq ($(OLD),)
+	$(modswap-check-handlers)
+endif
 
 modswap-handler: modswap-preflight modswap-need-old
 	@+$(call modswap-build,)
