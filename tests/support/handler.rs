@@ -38,14 +38,14 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Adds the test flags to a copied Kbuild file.
+/// Adds the test flags to a copied Kbuild file. The include directory is
+/// a make variable that [`make_with`] sets: the Kbuild file's text (which
+/// the handler's version id digests) does not depend on where the
+/// checkout is.
 pub fn add_flags(dir: &Path) {
     let kbuild = dir.join("Kbuild");
     let mut text = std::fs::read_to_string(&kbuild).unwrap();
-    text.push_str(&format!(
-        "ccflags-y += -Werror -I{}\n",
-        repo_root().join("loader/include").display()
-    ));
+    text.push_str("ccflags-y += -Werror -I$(MODSWAP_INCLUDE)\n");
     std::fs::write(&kbuild, text).unwrap();
 }
 
@@ -83,6 +83,10 @@ pub fn make_with(dir: &Path, args: &[&str]) -> Result<(), String> {
         .arg("-C")
         .arg(DEBIAN_HEADERS)
         .arg(format!("M={}", dir.display()))
+        .arg(format!(
+            "MODSWAP_INCLUDE={}",
+            repo_root().join("loader/include").display()
+        ))
         .args(args)
         .env("KBUILD_BUILD_TIMESTAMP", "0")
         .output()
