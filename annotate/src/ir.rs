@@ -204,7 +204,46 @@ pub struct Expr {
     /// Contains a string literal (text that lives in the module's .rodata).
     pub has_string_literal: bool,
     /// The value, when it is a constant integer.
+    #[serde(default, deserialize_with = "de_constant")]
     pub constant: Option<i128>,
+}
+
+/// Reads [`Expr::constant`] back. serde's derive cannot read an `i128`
+/// inside an internally tagged enum (such as [`Init`]): it buffers the
+/// value, and its buffer has no 128-bit integers. C constants fit in 64
+/// bits, signed or not, which the buffer does hold.
+fn de_constant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<i128>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(V)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.into()))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.into()))
+        }
+        fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Self::Value, E> {
+            i128::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("integer constant out of range"))
+        }
+    }
+    d.deserialize_option(V)
 }
 
 /// A declaration named in an expression.
@@ -676,5 +715,36 @@ mod tests {
         );
         assert_eq!(t.declare(parr, "p"), "const char *const (*p)[4]");
         assert_eq!(t.declare(pcch, ""), "const char *");
+    }
+
+    #[test]
+    fn initializers_read_back_from_json() {
+        let expr = |c: Option<i128>| {
+            Init::Expr(Expr {
+                text: "x".into(),
+                loc: Loc::default(),
+                refs: vec![],
+                has_string_literal: false,
+                constant: c,
+            })
+        };
+        for c in [
+            None,
+            Some(0),
+            Some(-1),
+            Some(438),
+            Some(i64::MIN.into()),
+            Some(u64::MAX.into()),
+        ] {
+            let init = Init::Record {
+                fields: vec![FieldInit {
+                    field: "f".into(),
+                    value: expr(c),
+                }],
+            };
+            let json = serde_json::to_string(&init).unwrap();
+            let back: Init = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, init, "{json}");
+        }
     }
 }

@@ -14,6 +14,8 @@
 //!    known, and NEW does not reach past its end.
 //! 5. Every export of OLD is still exported by NEW, and not narrowed to
 //!    GPL-only (dependents would break).
+//! 6. Both were built for the same kernel (`.modinfo` `vermagic=`, where
+//!    both have one).
 //!
 //! [`verify`] returns every problem it finds, in a stable order.
 
@@ -37,6 +39,9 @@ pub enum Problem {
     NotHotswappable,
     /// NEW's `struct modswap_info` has another ABI version.
     Abi { found: Option<u32>, expected: u32 },
+    /// The images were built for different kernels (`.modinfo` vermagic):
+    /// the kernel refuses to load one of them.
+    Vermagic { old: String, new: String },
     /// A static section of OLD is missing from NEW.
     StaticSectionDropped { section: String },
     /// NEW has a static section OLD does not.
@@ -141,6 +146,12 @@ impl fmt::Display for Problem {
                 f,
                 "NEW's {} is too short to hold an ABI version (expected {expected})",
                 names().info
+            ),
+            Vermagic { old, new } => write!(
+                f,
+                "built for different kernels: OLD's vermagic is {old:?}, NEW's {new:?}; \
+                 build NEW against the kernel OLD was built for (the same KDIR), which is the \
+                 kernel that will load it"
             ),
             StaticSectionDropped { section } => {
                 write!(f, "static section {section} of OLD is missing from NEW")
@@ -418,6 +429,17 @@ pub fn verify(old: &Object, new: &Object) -> Vec<Problem> {
             expected: names().abi_version,
         });
     }
+    let vermagic = |o: &Object| {
+        o.modinfo
+            .iter()
+            .find(|(k, _)| k == "vermagic")
+            .map(|(_, v)| v.clone())
+    };
+    if let (Some(o), Some(n)) = (vermagic(old), vermagic(new)) {
+        if o != n {
+            out.push(Problem::Vermagic { old: o, new: n });
+        }
+    }
     check_static_sections(old, new, &mut out);
     check_old_symbols(old, new, &mut out);
     check_exports(old, new, &mut out);
@@ -496,6 +518,26 @@ mod tests {
             ],
         );
         assert_eq!(verify(&a, &a), vec![]);
+    }
+
+    #[test]
+    fn different_vermagic_is_reported_with_what_to_do() {
+        let mut old = image(&[THIS], &[("__this_module", THIS.0, 0, 1280)]);
+        let mut new = old.clone();
+        let vm = |v: &str| ("vermagic".to_string(), v.to_string());
+        old.modinfo = vec![vm(
+            "6.12.117+deb12-amd64 SMP preempt mod_unload modversions ",
+        )];
+        new.modinfo = vec![vm("6.12.117 SMP mod_unload ")];
+        let p = verify(&old, &new);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(matches!(&p[0], Problem::Vermagic { .. }));
+        assert!(p[0].to_string().contains("the same KDIR"), "{}", p[0]);
+        new.modinfo = old.modinfo.clone();
+        assert_eq!(verify(&old, &new), vec![]);
+        // An image without vermagic (not a linked .ko) is not compared.
+        new.modinfo.clear();
+        assert_eq!(verify(&old, &new), vec![]);
     }
 
     #[test]

@@ -25,7 +25,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the section names and markers shared with the loader.
-    Sections,
+    Sections {
+        /// Instead, check that FILE is the <linux/modswap.h> this modswap
+        /// was built with (exit 0 identical, 1 different).
+        #[arg(long, value_name = "FILE")]
+        check: Option<std::path::PathBuf>,
+    },
     /// Show what a module (.ko) or object (.o) holds: sections, symbols,
     /// relocations, imports, exports, and who points at each global.
     Inspect(cmd::inspect::Args),
@@ -35,6 +40,10 @@ enum Command {
     /// transfer, none) and mark the declarations that need a static address
     /// section (exit 1 with --check when the markers are stale).
     Annotate(cmd::annotate::Args),
+    /// Print the lines that hook modswap into a module's Kbuild file
+    /// (`modswap kbuild DIR >> DIR/Kbuild`): the modswap-* make targets,
+    /// <linux/modswap.h>, the replace handler.
+    Kbuild(cmd::kbuild::Args),
     /// Generate the replace handler of a module from two versions of it.
     Handler(cmd::handler::Args),
 }
@@ -42,7 +51,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Sections => {
+        Command::Sections { check: Some(file) } => cmd::kbuild::check_header(&file),
+        Command::Sections { check: None } => {
             let n = modswap_annotate::sections::names();
             println!("static_old\t{}", n.static_old);
             println!("static_new\t{}", n.static_new);
@@ -53,6 +63,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(&args),
         Command::Verify(args) => cmd::verify::run(&args),
         Command::Annotate(args) => cmd::annotate::run(&args),
+        Command::Kbuild(args) => cmd::kbuild::run(&args),
         Command::Handler(args) => cmd::handler::run(&args),
     };
     match result {

@@ -5,9 +5,11 @@
 //! - `test`: everything `setup` does, then every test (the README's test command).
 //! - `loader-test`: the loader's QEMU tests only.
 //! - `bench loader`: the loader benchmark (stock vs hotswap kernel in QEMU).
+//! - `bench kbuild`: the Kbuild fragment on fs/fat (full and incremental checks).
 //! - `quickstart`: set up, build the example modules, inspect and verify them
 //!   (the README's main command).
 
+mod kbuild_bench;
 mod kernel;
 mod loadertest;
 #[cfg(test)]
@@ -58,6 +60,8 @@ enum Task {
 enum BenchTarget {
     /// Module loading and hotswapping, stock vs hotswap kernel, in QEMU.
     Loader,
+    /// The Kbuild fragment on fs/fat: full and incremental modswap-check.
+    Kbuild,
 }
 
 fn main() -> Result<()> {
@@ -86,6 +90,12 @@ fn main() -> Result<()> {
         } => {
             setup::debian_packages()?;
             loadertest::bench()
+        }
+        Task::Bench {
+            target: BenchTarget::Kbuild,
+        } => {
+            setup::all()?;
+            kbuild_bench::bench()
         }
         Task::Quickstart => quickstart::quickstart(),
     }

@@ -173,6 +173,40 @@ impl<'idx> TranslationUnit<'idx> {
         }
     }
 
+    /// Every file the translation unit read: the main file and each header
+    /// it included (directly or not), once each, sorted, as libclang
+    /// spelled the paths.
+    pub fn inclusions(&self) -> Vec<PathBuf> {
+        extern "C" fn visit(
+            file: CXFile,
+            _stack: *mut CXSourceLocation,
+            _depth: std::os::raw::c_uint,
+            data: CXClientData,
+        ) {
+            // SAFETY: `data` is the `Vec` passed below, alive and not
+            // otherwise borrowed during clang_getInclusions; the file name
+            // string is disposed by take_string.
+            unsafe {
+                let out = &mut *(data as *mut Vec<PathBuf>);
+                if !file.is_null() {
+                    out.push(PathBuf::from(take_string(clang_getFileName(file))));
+                }
+            }
+        }
+        let mut out: Vec<PathBuf> = Vec::new();
+        // SAFETY: the TU is alive; the visitor only touches `out`.
+        unsafe {
+            clang_getInclusions(
+                self.raw,
+                visit,
+                &mut out as *mut Vec<PathBuf> as CXClientData,
+            );
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The main file's path as libclang spelled it.
     pub fn spelling(&self) -> PathBuf {
         // SAFETY: the TU is alive; the string is disposed.

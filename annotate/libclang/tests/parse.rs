@@ -156,3 +156,35 @@ fn operators_inside_macros() {
     ops.sort();
     assert_eq!(ops, ["&", "++", "="]);
 }
+
+#[test]
+fn inclusions_list_every_file_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/b.h"), "#pragma once\nint b;\n").unwrap();
+    std::fs::write(
+        dir.path().join("a.h"),
+        "#pragma once\n#include \"sub/b.h\"\nint a;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("main.c"),
+        "#include \"a.h\"\n#include \"sub/b.h\"\n#include \"a.h\"\nint m;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("unused.h"), "int u;\n").unwrap();
+    let index = Index::new().unwrap();
+    let tu = index
+        .parse(&dir.path().join("main.c"), &[], ParseOptions::default())
+        .unwrap();
+    let got: Vec<PathBuf> = tu
+        .inclusions()
+        .into_iter()
+        .map(|p| std::fs::canonicalize(p).unwrap())
+        .collect();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(
+        got,
+        vec![root.join("a.h"), root.join("main.c"), root.join("sub/b.h")]
+    );
+}

@@ -10,6 +10,11 @@
 
 use std::collections::BTreeMap;
 
+/// The file name of modswap's Kbuild fragment (`templates/kbuild/modswap.mk`),
+/// which module Kbuild files include; it defines no objects, so reading a
+/// Makefile skips it without a note.
+pub const MODSWAP_FRAGMENT: &str = "modswap.mk";
+
 /// The evaluated variables of one Makefile.
 #[derive(Debug, Default, Clone)]
 pub struct Evaluated {
@@ -128,7 +133,10 @@ pub fn evaluate(text: &str, env: &BTreeMap<String, String>) -> Evaluated {
             continue;
         }
         if matches!(word, "include" | "-include" | "sinclude") {
-            ev.notes.push((lineno, format!("skipped `{trimmed}`")));
+            // modswap's own Kbuild fragment defines no objects.
+            if !rest.trim_end().ends_with(MODSWAP_FRAGMENT) {
+                ev.notes.push((lineno, format!("skipped `{trimmed}`")));
+            }
             continue;
         }
         if matches!(
@@ -516,5 +524,16 @@ mod tests {
         assert!(ev.words("obj-m").is_empty());
         assert_eq!(ev.notes.len(), 1);
         assert!(ev.notes[0].1.contains("shell"));
+    }
+
+    #[test]
+    fn the_modswap_fragment_is_skipped_quietly_other_includes_noted() {
+        let mk = "obj-m := a.o\nMODSWAP ?= /opt/modswap\n\
+                  include /opt/modswap-src/templates/kbuild/modswap.mk\n\
+                  include $(src)/common.mk\n";
+        let ev = evaluate(mk, &BTreeMap::new());
+        assert_eq!(ev.words("obj-m"), vec!["a.o"]);
+        assert_eq!(ev.notes.len(), 1, "{:?}", ev.notes);
+        assert!(ev.notes[0].1.contains("common.mk"));
     }
 }

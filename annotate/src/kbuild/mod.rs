@@ -30,6 +30,13 @@ pub enum Error {
     NoKernelTree { dir: PathBuf },
     #[error("{kdir}: not a configured kernel build or headers directory (no .config)")]
     BadKdir { kdir: PathBuf },
+    /// The kernel is not the version modswap supports.
+    #[error(
+        "{kdir} is Linux {release}, but modswap supports Linux {SUPPORTED_KERNEL} only: build \
+         and annotate against 6.12 (--kdir /usr/src/linux-headers-6.12.117+deb12-amd64 for \
+         Debian's headers, or the hotswap tree `cargo xtask kernel` builds)"
+    )]
+    WrongKernel { kdir: PathBuf, release: String },
     #[error("{dir}: neither Kbuild nor Makefile found")]
     NoMakefile { dir: PathBuf },
     #[error("{makefile}: no modules (obj-m is empty{skipped})")]
@@ -45,6 +52,54 @@ pub enum Error {
         missing: String,
         make: String,
     },
+    /// A file that is not one of the directory's module sources.
+    #[error("{file}: not a C source of a module of {dir} (in this configuration)")]
+    NotASource { dir: PathBuf, file: PathBuf },
+}
+
+/// The kernel version modswap supports (`VERSION.PATCHLEVEL`).
+pub const SUPPORTED_KERNEL: &str = "6.12";
+
+/// The kernel release of a configured tree or header directory:
+/// `include/config/kernel.release`, else `VERSION.PATCHLEVEL.SUBLEVEL`
+/// from its Makefile; `None` when neither says.
+pub fn kernel_release(root: &Path) -> Option<String> {
+    if let Ok(r) = std::fs::read_to_string(root.join("include/config/kernel.release")) {
+        let r = r.trim();
+        if !r.is_empty() {
+            return Some(r.to_string());
+        }
+    }
+    let mk = std::fs::read_to_string(root.join("Makefile")).ok()?;
+    let var = |name: &str| {
+        mk.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    Some(format!(
+        "{}.{}.{}",
+        var("VERSION")?,
+        var("PATCHLEVEL")?,
+        var("SUBLEVEL").unwrap_or_default()
+    ))
+}
+
+/// Fails unless the kernel at `root` is Linux [`SUPPORTED_KERNEL`]. A
+/// tree whose version cannot be read passes (its build will tell).
+fn check_kernel_version(root: &Path) -> Result<(), Error> {
+    let Some(release) = kernel_release(root) else {
+        return Ok(());
+    };
+    let mut parts = release.split(['.', '-', '+']);
+    let (major, minor) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if format!("{major}.{minor}") == SUPPORTED_KERNEL {
+        return Ok(());
+    }
+    Err(Error::WrongKernel {
+        kdir: root.to_path_buf(),
+        release,
+    })
 }
 
 /// A module directory with its modules and their sources.
@@ -76,6 +131,18 @@ pub struct ModuleSpec {
     /// KBUILD_MODNAME: the name the kernel knows (`-` becomes `_`).
     pub modname: String,
     pub sources: Vec<Source>,
+}
+
+impl Source {
+    /// Kbuild's saved command file for the object: `.<object>.cmd`.
+    pub fn cmd_file(&self) -> PathBuf {
+        let name = self
+            .object
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        self.object.with_file_name(format!(".{name}.cmd"))
+    }
 }
 
 impl ModuleSpec {
@@ -119,6 +186,7 @@ pub fn discover(dir: &Path, kdir: Option<&Path>) -> Result<ModuleDir, Error> {
         }
         None => (find_tree_root(&dir)?, true),
     };
+    check_kernel_version(&root)?;
     let config = read_config(&root)?;
     let makefile = ["Kbuild", "Makefile"]
         .iter()
@@ -281,14 +349,35 @@ impl ModuleDir {
         }
     }
 
+    /// Reads Kbuild's saved command of one source (which may belong to
+    /// this directory or not; the others' need not exist).
+    pub fn load_command(&self, s: &Source) -> Result<CompileCommand, Error> {
+        let cmd_file = s.cmd_file();
+        if !cmd_file.exists() {
+            return Err(Error::NotBuilt {
+                dir: self.dir.clone(),
+                missing: s
+                    .object
+                    .strip_prefix(&self.dir)
+                    .unwrap_or(&s.object)
+                    .display()
+                    .to_string(),
+                make: self.make_command(),
+            });
+        }
+        cmd::read_cmd_file(&cmd_file, &self.root).map_err(|reason| Error::BadCmdFile {
+            cmd_file: cmd_file.clone(),
+            reason,
+        })
+    }
+
     /// Reads Kbuild's saved command of every source. Fails, naming every
     /// object without one, when the directory has not been built.
     pub fn load_commands(&mut self) -> Result<(), Error> {
         let mut missing = Vec::new();
         for m in &mut self.modules {
             for s in &mut m.sources {
-                let name = s.object.file_name().unwrap_or_default().to_string_lossy();
-                let cmd_file = s.object.with_file_name(format!(".{name}.cmd"));
+                let cmd_file = s.cmd_file();
                 if !cmd_file.exists() {
                     missing.push(
                         s.object
@@ -367,4 +456,59 @@ fn read_mod_file(dir: &Path, root: &Path, stem: &str, in_tree: bool) -> Option<V
         .map(|p| cmd::normalize(&p))
         .collect();
     (!objs.is_empty()).then_some(objs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake kernel build directory and a module directory outside it.
+    fn kdir(release: Option<&str>, makefile: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = tmp.path().join("kdir");
+        std::fs::create_dir_all(k.join("include/config")).unwrap();
+        std::fs::write(k.join(".config"), "CONFIG_MODULES=y\n").unwrap();
+        std::fs::write(k.join("Makefile"), makefile).unwrap();
+        if let Some(r) = release {
+            std::fs::write(k.join("include/config/kernel.release"), format!("{r}\n")).unwrap();
+        }
+        let m = tmp.path().join("mod");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("Kbuild"), "obj-m := a.o\n").unwrap();
+        std::fs::write(m.join("a.c"), "int a;\n").unwrap();
+        (tmp, k, m)
+    }
+
+    #[test]
+    fn kernels_other_than_6_12_are_refused_with_what_to_do() {
+        let (_t, k, m) = kdir(Some("6.1.0-18-amd64"), "");
+        let e = discover(&m, Some(&k)).unwrap_err();
+        assert!(matches!(&e, Error::WrongKernel { release, .. } if release == "6.1.0-18-amd64"));
+        let text = e.to_string();
+        assert!(text.contains("supports Linux 6.12 only"), "{text}");
+        assert!(text.contains("--kdir"), "{text}");
+        // 6.120 is not 6.12.
+        let (_t, k, m) = kdir(Some("6.120.1"), "");
+        assert!(matches!(
+            discover(&m, Some(&k)),
+            Err(Error::WrongKernel { .. })
+        ));
+        // Without kernel.release, the Makefile says.
+        let (_t, k, m) = kdir(None, "VERSION = 6\nPATCHLEVEL = 13\nSUBLEVEL = 2\n");
+        assert!(matches!(
+            discover(&m, Some(&k)),
+            Err(Error::WrongKernel { release, .. }) if release == "6.13.2"
+        ));
+    }
+
+    #[test]
+    fn linux_6_12_releases_pass() {
+        for r in ["6.12.117+deb12-amd64", "6.12.117+", "6.12.0"] {
+            let (_t, k, m) = kdir(Some(r), "");
+            let md = discover(&m, Some(&k)).unwrap();
+            assert_eq!(md.modules.len(), 1);
+        }
+        let (_t, k, m) = kdir(None, "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 117\n");
+        assert!(discover(&m, Some(&k)).is_ok());
+    }
 }

@@ -5,6 +5,7 @@
 //! each thread holds one translation unit at a time), then merged in a fixed
 //! order, so the result does not depend on scheduling.
 
+pub mod facts;
 mod flows;
 mod init;
 mod types;
@@ -34,7 +35,7 @@ pub enum Error {
 }
 
 /// A libclang error at a place in a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diag {
     pub file: String,
     pub line: u32,
@@ -159,21 +160,32 @@ pub fn names_root(md: &ModuleDir) -> PathBuf {
     }
 }
 
-struct Job {
+pub(crate) struct Job {
     module: usize,
     source: PathBuf,
     args: Vec<String>,
 }
 
-type JobResult = Result<(crate::ir::Unit, TypeTable), Vec<Diag>>;
+pub(crate) type JobResult = Result<(crate::ir::Unit, TypeTable), Vec<Diag>>;
 
 /// Parses every C file of every module in `md` (whose Kbuild commands must
 /// be loaded) into the IR. All libclang errors of all files are collected;
 /// if there are any, the result is [`Error::Diagnostics`] for the first
 /// module that has them.
 pub fn parse(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
+    parse_impl(md, opts, false)
+}
+
+/// [`parse`], but each unit whose facts file ([`facts`]) still describes
+/// it is read from that file instead of parsed.
+pub fn parse_using_facts(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
+    parse_impl(md, opts, true)
+}
+
+fn parse_impl(md: &ModuleDir, opts: Options, use_facts: bool) -> Result<Program, Error> {
     let names_root = names_root(md);
     let mut jobs = Vec::new();
+    let mut saved = Vec::new();
     for (mi, m) in md.modules.iter().enumerate() {
         for s in &m.sources {
             let Some(cmd) = &s.command else {
@@ -184,20 +196,29 @@ pub fn parse(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
                 }
                 .into());
             };
-            jobs.push(Job {
+            let job = Job {
                 module: mi,
                 source: s.path.clone(),
                 args: cmd.clang_args(),
+            };
+            saved.push(if use_facts {
+                facts::load(s, &job, &names_root)
+            } else {
+                None
             });
+            jobs.push(job);
         }
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<JobResult>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<JobResult>>> = Mutex::new(saved);
+    let todo: Vec<usize> = {
+        let r = results.lock().expect("not shared yet");
+        (0..jobs.len()).filter(|&i| r[i].is_none()).collect()
+    };
     let fatal: Mutex<Option<modswap_clang::Error>> = Mutex::new(None);
-    let threads = opts.jobs.clamp(1, jobs.len().max(1));
+    let threads = opts.jobs.clamp(1, todo.len().max(1));
     std::thread::scope(|s| {
-        for _ in 0..threads {
+        for _ in 0..if todo.is_empty() { 0 } else { threads } {
             s.spawn(|| {
                 let index = match Index::new() {
                     Ok(i) => i,
@@ -210,11 +231,11 @@ pub fn parse(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
                     }
                 };
                 loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(job) = jobs.get(i) else { break };
-                    let r = parse_one(&index, job, &names_root, &md.dir);
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&i) = todo.get(n) else { break };
+                    let r = parse_one(&index, &jobs[i], &names_root, &md.dir);
                     match r {
-                        Ok(r) => results.lock().expect("no panics while locked")[i] = Some(r),
+                        Ok((r, _)) => results.lock().expect("no panics while locked")[i] = Some(r),
                         Err(e) => {
                             fatal
                                 .lock()
@@ -283,12 +304,13 @@ pub fn parse(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
     Ok(program)
 }
 
-fn parse_one(
+/// Parses one unit; also returns every file it read (absolute, normalized).
+pub(crate) fn parse_one(
     index: &Index,
     job: &Job,
     names_root: &Path,
     module_dir: &Path,
-) -> Result<JobResult, modswap_clang::Error> {
+) -> Result<(JobResult, Vec<PathBuf>), modswap_clang::Error> {
     let tu = index.parse(
         &job.source,
         &job.args,
@@ -319,9 +341,10 @@ fn parse_one(
             message: d.message,
         })
         .collect();
+    let read: Vec<PathBuf> = tu.inclusions().iter().map(|f| abs(f)).collect();
     if !errors.is_empty() {
-        return Ok(Err(errors));
+        return Ok((Err(errors), read));
     }
     let file = ctx.rel(&job.source);
-    Ok(Ok(unit::extract(&tu, &ctx, &file)))
+    Ok((Ok(unit::extract(&tu, &ctx, &file)), read))
 }

@@ -7,6 +7,14 @@
 //! only check it (`--check`: exit 1 when the markers are stale). The report
 //! (text or JSON) goes to stdout, except with `--patch`, whose stdout is the
 //! diff.
+//!
+//! Two hidden options serve the Kbuild fragment (`templates/kbuild/modswap.mk`),
+//! which lets make decide what to parse again:
+//! - `--parse-unit FILE.c` parses one C file of the directory (Kbuild must
+//!   have compiled it; the other files need not be) and saves the result in
+//!   its facts file, `.<object>.modswap`, then stops;
+//! - `--from-facts` takes every unit from its facts file where that still
+//!   describes the unit (same flags, same files), and parses the rest.
 
 use super::{emit, exit_no, Format};
 use anyhow::{Context, Result};
@@ -36,16 +44,36 @@ pub struct Args {
     /// Parser threads (default: all CPUs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    /// Parse only this C file of the directory and save the result for
+    /// make (`.<object>.modswap`); no analysis, no report.
+    #[arg(long, hide = true, value_name = "FILE.c", conflicts_with_all = ["check", "patch", "from_facts"])]
+    pub parse_unit: Option<PathBuf>,
+    /// Use the saved per-unit parses (`.<object>.modswap`) that are still
+    /// current.
+    #[arg(long, hide = true)]
+    pub from_facts: bool,
+    /// The command to suggest when the markers are stale (default: `modswap
+    /// annotate <dir>`).
+    #[arg(long, hide = true, value_name = "COMMAND")]
+    pub fix_with: Option<String>,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let mut dir = kbuild::discover(&args.dir, args.kdir.as_deref())?;
+    if let Some(unit) = &args.parse_unit {
+        source::facts::write_unit(&dir, unit)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     dir.load_commands()?;
     let mut opts = source::Options::default();
     if let Some(j) = args.jobs {
         opts.jobs = j.max(1);
     }
-    let program = source::parse(&dir, opts)?;
+    let program = if args.from_facts {
+        source::parse_using_facts(&dir, opts)?
+    } else {
+        source::parse(&dir, opts)?
+    };
     let analysis = analyze::analyze(&program);
     let root = source::names_root(&dir);
     let plan = rewrite::plan(&root, &program, &analysis)
@@ -60,12 +88,30 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         });
     }
     if args.check {
+        let fix = args
+            .fix_with
+            .clone()
+            .unwrap_or_else(|| format!("modswap annotate {}", args.dir.display()));
         for e in &plan.edits {
             eprintln!(
-                "modswap: {}: modswap markers are stale; run `modswap annotate {}`",
-                e.file,
-                args.dir.display()
+                "modswap: {}: modswap markers are stale; run `{fix}`",
+                e.file
             );
+        }
+        for m in &analysis.modules {
+            for g in &m.globals {
+                let what = match plan.marker(&m.name, &g.key) {
+                    Some(rewrite::Marker::Added { marker }) => format!("needs {marker}"),
+                    Some(rewrite::Marker::Removed { marker }) => {
+                        format!("has {marker}, which it no longer needs")
+                    }
+                    _ => continue,
+                };
+                eprintln!(
+                    "modswap:   {}:{}: {} {what} (module {}: {})",
+                    g.file, g.line, g.key, m.name, g.class
+                );
+            }
         }
         return Ok(if plan.is_stale() {
             exit_no()

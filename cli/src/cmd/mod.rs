@@ -3,6 +3,7 @@
 pub mod annotate;
 pub mod handler;
 pub mod inspect;
+pub mod kbuild;
 mod table;
 pub mod verify;
 
