@@ -7,7 +7,11 @@
 //! - `bench loader`: the loader benchmark (stock vs hotswap kernel in QEMU).
 //! - `quickstart`: set up, build the example modules, inspect and verify them
 //!   (the README's main command).
+//! - `demo`: the paper's experiment: fat, vfat, msdos and bfs hotswapped
+//!   under a web load in QEMU, with its summary.
+//! - `bench e2e`: the experiment's figures (the paper's tables 1-3 and 6).
 
+mod e2e;
 mod kernel;
 mod loadertest;
 #[cfg(test)]
@@ -52,12 +56,24 @@ enum Task {
     },
     /// Set up, build the example modules, inspect and verify them.
     Quickstart,
+    /// Run the paper's experiment (fat, vfat, msdos, bfs hotswapped under a
+    /// web load in QEMU) and print its summary.
+    Demo {
+        /// v1 -> v2 -> v1 round trips of each module.
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
+        /// Concurrent web clients.
+        #[arg(long, default_value_t = 50)]
+        clients: u32,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum BenchTarget {
     /// Module loading and hotswapping, stock vs hotswap kernel, in QEMU.
     Loader,
+    /// The fat/vfat experiment: load, swap, re-resolution, request rate, memory.
+    E2e,
 }
 
 fn main() -> Result<()> {
@@ -87,7 +103,17 @@ fn main() -> Result<()> {
             setup::debian_packages()?;
             loadertest::bench()
         }
+        Task::Bench {
+            target: BenchTarget::E2e,
+        } => {
+            setup::debian_packages()?;
+            e2e::bench()
+        }
         Task::Quickstart => quickstart::quickstart(),
+        Task::Demo { rounds, clients } => {
+            setup::all()?;
+            e2e::demo(rounds, clients)
+        }
     }
 }
 
@@ -100,5 +126,6 @@ fn test() -> Result<()> {
             .env("MODSWAP_KERNEL_TREE", &tree.dir)
             .current_dir(paths::repo_root()),
     )?;
-    loadertest::test(&tree)
+    loadertest::test(&tree)?;
+    e2e::test(&tree)
 }

@@ -17,7 +17,7 @@ pub const EXAMPLES: [(&str, &str); 2] =
     [("counterdev", "counterdev"), ("ramfs_mini", "ramfs_mini")];
 
 /// Builds the `modswap` binary and returns its path.
-fn modswap_binary() -> Result<PathBuf> {
+pub(crate) fn modswap_binary() -> Result<PathBuf> {
     let out = output(
         Cmd::new(env!("CARGO"))
             .args([
