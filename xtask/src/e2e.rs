@@ -566,7 +566,12 @@ fn fsck(image: &Path) -> Result<String> {
     if !out.status.success() {
         bail!("fsck.fat -n {}: {}", image.display(), text.trim_end());
     }
-    Ok(text.lines().last().unwrap_or_default().to_string())
+    let name = image.file_name().unwrap_or_default().to_string_lossy();
+    Ok(text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .replace(&image.display().to_string(), &name))
 }
 
 /// `key=value` words of a line.
@@ -611,7 +616,8 @@ pub struct Report {
 pub fn parse(log: &str) -> Report {
     let mut r = Report::default();
     for line in log.lines() {
-        let Some(rest) = line.strip_prefix("E2E-") else {
+        // The first line may follow the firmware's escape sequences.
+        let Some(rest) = line.find("E2E-").map(|at| &line[at + 4..]) else {
             continue;
         };
         let (kind, rest) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -1203,6 +1209,12 @@ mod tests {
         assert!(has("writers on /mnt/bfs"), "{p:#?}");
         assert!(has("mounts did not stay"), "{p:#?}");
         assert!(has("NULL pointer"), "{p:#?}");
+    }
+
+    #[test]
+    fn a_line_after_the_firmware_escapes_is_read() {
+        let r = parse("Booting from ROM..\x1b[2JE2E-BENCH load fat min_us=5 median_us=6\n");
+        assert_eq!(bench_value(&r, "load fat ", "min_us"), Some(5.0));
     }
 
     #[test]
