@@ -367,6 +367,27 @@ pub fn prepare(variant: Variant) -> Result<Tree> {
     Ok(tree)
 }
 
+/// An unpatched tree at `<cache>/linux-<version>-<name>`, configured like
+/// the stock tree, with only `modules_prepare` built: enough for
+/// `make <dir>/` of one module directory, whose saved compile commands
+/// `modswap annotate` reads. The quickstart's tree.
+pub fn prepare_source(name: &str) -> Result<Tree> {
+    let tree = Tree {
+        variant: Variant::Stock,
+        dir: paths::cache_dir().join(format!("linux-{}-{name}", paths::KERNEL_VERSION)),
+    };
+    std::fs::create_dir_all(paths::cache_dir())?;
+    unpack(&tree)?;
+    configure(&tree)?;
+    run(tree.make().arg("modules_prepare"))?;
+    Ok(tree)
+}
+
+/// `git -C <tree> ...` with the project's identity.
+pub fn tree_git(tree: &Tree) -> Cmd {
+    git(tree)
+}
+
 /// Builds the hotswap tree after each patch of the series (each must
 /// build), then with the whole series and CONFIG_MODULE_HOTSWAP off (the
 /// kernel must still build without it, and load modules as before: booted
