@@ -39,7 +39,7 @@
  * `modswap handler` again keeps what is written inside the regions and
  * refuses to overwrite edits made anywhere else.
  *
- * modswap-checksum: 631a40660c62df65
+ * modswap-checksum: 12b266e32b95e140
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -68,6 +68,8 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_NO_HANDLER */

@@ -39,7 +39,7 @@
  * `modswap handler` again keeps what is written inside the regions and
  * refuses to overwrite edits made anywhere else.
  *
- * modswap-checksum: e3268972d2f7118a
+ * modswap-checksum: 5957c9c2398346b1
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -68,6 +68,8 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_NO_HANDLER */

@@ -69,7 +69,7 @@
  * refuses to overwrite edits made anywhere else.
  *	[decided] convert:fat_inode_cachep: fat_inode_cachep: type struct fat_inode_cache -> struct kmem_cache *
  *
- * modswap-checksum: 3c19393a979afbe7
+ * modswap-checksum: 5090271be9edaf06
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -112,7 +112,9 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_UNIT_cache */
 

@@ -33,7 +33,7 @@
  * `modswap handler` again keeps what is written inside the regions and
  * refuses to overwrite edits made anywhere else.
  *
- * modswap-checksum: 38294c090f557acf
+ * modswap-checksum: 0aa95ab2cc4f50f6
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -60,6 +60,8 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_NO_HANDLER */

@@ -69,7 +69,7 @@
  * refuses to overwrite edits made anywhere else.
  *	[decided] convert:fat_inode_cachep: fat_inode_cachep: type struct kmem_cache * -> struct fat_inode_cache
  *
- * modswap-checksum: 16f4713ac2a3ba42
+ * modswap-checksum: dde8361ea0f1ef2d
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -112,7 +112,9 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_UNIT_cache */
 

@@ -34,7 +34,7 @@
  * `modswap handler` again keeps what is written inside the regions and
  * refuses to overwrite edits made anywhere else.
  *
- * modswap-checksum: 508d65767ea68fe4
+ * modswap-checksum: 4bfbdf2797d58b3f
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -61,6 +61,8 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_NO_HANDLER */

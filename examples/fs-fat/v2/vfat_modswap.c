@@ -33,7 +33,7 @@
  * `modswap handler` again keeps what is written inside the regions and
  * refuses to overwrite edits made anywhere else.
  *
- * modswap-checksum: 017f54fc8fc8e85f
+ * modswap-checksum: a6cd5ed71ac537c6
  */
 
 #ifndef MODSWAP_NO_HANDLER
@@ -60,6 +60,8 @@ static int replace_module(void)
 	return 0;
 }
 
+/* modswap: begin register */
 MODSWAP_REPLACE(replace_module);
+/* modswap: end register */
 
 #endif /* MODSWAP_NO_HANDLER */
