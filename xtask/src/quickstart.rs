@@ -108,15 +108,22 @@ fn annotate_fs_fat(modswap: &Path) -> Result<String> {
     // The tree is unpatched, so <linux/modswap.h> comes from the toolkit,
     // as for an out-of-tree build against stock headers.
     println!("\n=== make fs/fat/   (the annotated sources build with Kbuild)\n");
-    run(tree.make().arg(format!(
-        "KCFLAGS=-I{}",
-        paths::repo_root().join("loader/include").display()
-    ))
-    .arg("fs/fat/"))?;
+    run(tree
+        .make()
+        .arg(format!(
+            "KCFLAGS=-I{}",
+            paths::repo_root().join("loader/include").display()
+        ))
+        .arg("fs/fat/"))?;
     let stat = output(kernel::tree_git(&tree).args(["diff", "--stat", "--", "fs/fat"]))?;
     let stat = String::from_utf8_lossy(&stat.stdout).trim_end().to_string();
     println!("\n{stat}");
-    let summary = stat.lines().last().unwrap_or("no change").trim().to_string();
+    let summary = stat
+        .lines()
+        .last()
+        .unwrap_or("no change")
+        .trim()
+        .to_string();
     Ok(format!(
         "fs/fat annotated in {}/fs/fat ({summary}); review it with `git -C {} diff fs/fat`",
         tree.dir.display(),
