@@ -119,6 +119,13 @@ test_idle_swap() {
 	pass
 }
 
+test_slab_ctor() {
+	start slab_ctor
+	# A fresh object of msw_dev's slab cache is built by v2's constructor.
+	expect 2 "$(cat /sys/module/msw_dev/parameters/ctor_version)" \
+		"constructor after the swap to v2" && pass
+}
+
 test_users() {
 	start users
 	expect ok "$(load msw_user_v1)" "load msw_user" || return
@@ -157,6 +164,10 @@ test_failures() {
 	refuse v3_fail_cancel 11 "v3 swap cancelled" && pass
 	start refuse_static_call
 	refuse v2_fail_static_call 95 "cannot hotswap a module with section .static_call_sites" && pass
+	start refuse_ctor
+	refuse v2_fail_ctor 22 "slab cache msw_objs has constructor msw_obj_ctor+0x0" &&
+		expect 3 "$(cat /sys/module/msw_dev/parameters/ctor_version)" \
+			"constructor after the refusal" && pass
 	start refuse_abi
 	refuse v2_fail_abi 8 ".modswap.info has ABI 99" && pass
 	start refuse_malformed
@@ -310,6 +321,7 @@ run_tests() {
 	test_fresh_load
 	test_eexist
 	test_idle_swap
+	test_slab_ctor
 	test_users
 	test_failures
 	test_sleeping

@@ -59,6 +59,7 @@ const BUILDS: &[Build] = &[
     b("v2_fail_dangling", "msw_dev", DEV_V2, "-DMSW_FAIL_DANGLING"),
     b("v2_nohotswap", "msw_dev", DEV_V2, "-DMSW_NO_HOTSWAP"),
     b("v2_fail_abi", "msw_dev", DEV_V2, "-DMSW_FAIL_ABI"),
+    b("v2_fail_ctor", "msw_dev", DEV_V2, "-DMSW_FAIL_CTOR"),
     b(
         "v2_fail_static_call",
         "msw_dev",
@@ -81,6 +82,7 @@ const TESTS: &[&str] = &[
     "fresh_load",
     "eexist",
     "idle_swap",
+    "slab_ctor",
     "users",
     "refuse_layout",
     "refuse_old_symbol",
@@ -89,6 +91,7 @@ const TESTS: &[&str] = &[
     "refuse_dangling",
     "refuse_cancel",
     "refuse_static_call",
+    "refuse_ctor",
     "refuse_abi",
     "refuse_malformed",
     "refuse_unprivileged",

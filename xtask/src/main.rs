@@ -6,9 +6,14 @@
 //! - `loader-test`: the loader's QEMU tests only.
 //! - `bench loader`: the loader benchmark (stock vs hotswap kernel in QEMU).
 //! - `bench kbuild`: the Kbuild fragment on fs/fat (full and incremental checks).
-//! - `quickstart`: set up, build the example modules, inspect and verify them
+//! - `quickstart`: set up, run `modswap annotate fs/fat` on the installed
+//!   kernel source, build, inspect and verify the example modules
 //!   (the README's main command).
+//! - `demo`: the paper's experiment: fat, vfat, msdos and bfs hotswapped
+//!   under a web load in QEMU, with its summary.
+//! - `bench e2e`: the experiment's figures (the paper's tables 1-3 and 6).
 
+mod e2e;
 mod kbuild_bench;
 mod kernel;
 mod loadertest;
@@ -54,6 +59,16 @@ enum Task {
     },
     /// Set up, build the example modules, inspect and verify them.
     Quickstart,
+    /// Run the paper's experiment (fat, vfat, msdos, bfs hotswapped under a
+    /// web load in QEMU) and print its summary.
+    Demo {
+        /// v1 -> v2 -> v1 round trips of each module.
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
+        /// Concurrent web clients.
+        #[arg(long, default_value_t = 50)]
+        clients: u32,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -62,6 +77,8 @@ enum BenchTarget {
     Loader,
     /// The Kbuild fragment on fs/fat: full and incremental modswap-check.
     Kbuild,
+    /// The fat/vfat experiment: load, swap, re-resolution, request rate, memory.
+    E2e,
 }
 
 fn main() -> Result<()> {
@@ -97,7 +114,17 @@ fn main() -> Result<()> {
             setup::all()?;
             kbuild_bench::bench()
         }
+        Task::Bench {
+            target: BenchTarget::E2e,
+        } => {
+            setup::debian_packages()?;
+            e2e::bench()
+        }
         Task::Quickstart => quickstart::quickstart(),
+        Task::Demo { rounds, clients } => {
+            setup::all()?;
+            e2e::demo(rounds, clients)
+        }
     }
 }
 
@@ -110,5 +137,6 @@ fn test() -> Result<()> {
             .env("MODSWAP_KERNEL_TREE", &tree.dir)
             .current_dir(paths::repo_root()),
     )?;
-    loadertest::test(&tree)
+    loadertest::test(&tree)?;
+    e2e::test(&tree)
 }

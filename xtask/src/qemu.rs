@@ -101,6 +101,8 @@ pub struct Boot {
     pub mem_mb: u32,
     /// Where the serial log is written as it comes (for a human to watch).
     pub log: PathBuf,
+    /// Raw disk images, attached as virtio-blk disks (/dev/vda, vdb, ...).
+    pub drives: Vec<PathBuf>,
 }
 
 /// What a run left behind.
@@ -123,12 +125,18 @@ impl Boot {
             smp: 2,
             mem_mb: 512,
             log,
+            drives: Vec::new(),
         }
     }
 
     fn command(&self) -> Cmd {
-        Cmd::new("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-nographic", "-no-reboot"])
+        let mut cmd = Cmd::new("qemu-system-x86_64");
+        for d in &self.drives {
+            cmd = cmd
+                .arg("-drive")
+                .arg(format!("file={},format=raw,if=virtio", d.display()));
+        }
+        cmd.args(["-accel", "tcg", "-nographic", "-no-reboot"])
             .arg("-smp")
             .arg(self.smp.to_string())
             .arg("-m")

@@ -14,6 +14,8 @@
  *   MSW_FAIL_ABI	a .modswap.info of an unknown ABI version
  *   MSW_FAIL_STATIC_CALL	a static call site, which the kernel registers
  *			per module (swapping it is refused)
+ *   MSW_FAIL_CTOR	the constructor of the loaded version's slab cache
+ *			has no function of its name here
  *
  * Every read() returns one line "v2 count=<n> sleepers=<s> opens=<o>
  * banner=<b>" where <n> counts the reads served by any version (monotonic
@@ -30,6 +32,7 @@
 #include <linux/wait.h>
 #include <linux/static_call.h>
 #include <linux/modswap.h>
+#include <linux/slab.h>
 #include "msw_dev.h"
 
 #define MSW_VERSION 2
@@ -42,6 +45,7 @@ struct msw_state {
 	bool wake;
 	int major;
 	const char *banner;	/* must be re-pointed by each version */
+	struct kmem_cache *objs;	/* its constructor is in the module */
 	wait_queue_head_t wq;
 #ifdef MSW_FAIL_LAYOUT
 	u64 grown;
@@ -74,6 +78,39 @@ DEFINE_STATIC_CALL(msw_version_call, msw_dev_version);
 /* A 32-bit absolute reference to a module address cannot be linked. */
 asm(".pushsection .data.msw_reloc,\"aw\"\n\t.long msw_fops\n\t.popsection");
 #endif
+
+/*
+ * A slab cache with a constructor in the module: the loader re-points the
+ * constructor to each new version. ctor_version (a read-only parameter)
+ * is the version whose constructor built a fresh object.
+ */
+#ifdef MSW_FAIL_CTOR
+/* The new version has no function of the constructor's name. */
+#define msw_obj_ctor msw_obj_ctor_renamed
+#endif
+static void msw_obj_ctor(void *obj)
+{
+	*(int *)obj = MSW_VERSION;
+}
+
+static int msw_get_ctor(char *buf, const struct kernel_param *kp)
+{
+	int *obj, v;
+
+	/* Empty slabs are freed, so the object comes from a new slab. */
+	kmem_cache_shrink(msw_state.objs);
+	obj = kmem_cache_alloc(msw_state.objs, GFP_KERNEL);
+	if (!obj)
+		return -ENOMEM;
+	v = *obj;
+	kmem_cache_free(msw_state.objs, obj);
+	return sysfs_emit(buf, "%d\n", v);
+}
+
+static const struct kernel_param_ops msw_ctor_ops = {
+	.get = msw_get_ctor,
+};
+module_param_cb(ctor_version, &msw_ctor_ops, NULL, 0444);
 
 static u64 msw_next(void)
 {
@@ -195,10 +232,17 @@ MODSWAP_REPLACE(msw_replace);
 
 static int __init msw_init(void)
 {
-	int major = register_chrdev(0, "msw_dev", &msw_fops);
+	int major;
 
-	if (major < 0)
+	msw_state.objs = kmem_cache_create("msw_objs", sizeof(int), 0, 0,
+					   msw_obj_ctor);
+	if (!msw_state.objs)
+		return -ENOMEM;
+	major = register_chrdev(0, "msw_dev", &msw_fops);
+	if (major < 0) {
+		kmem_cache_destroy(msw_state.objs);
 		return major;
+	}
 	msw_state.major = major;
 	msw_state.banner = msw_banner;
 	return 0;
@@ -207,6 +251,7 @@ static int __init msw_init(void)
 static void __exit msw_exit(void)
 {
 	unregister_chrdev(msw_state.major, "msw_dev");
+	kmem_cache_destroy(msw_state.objs);
 }
 
 module_init(msw_init);

@@ -21,6 +21,7 @@
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/modswap.h>
+#include <linux/slab.h>
 #include "msw_dev.h"
 
 #define MSW_VERSION 3
@@ -33,6 +34,7 @@ struct msw_state {
 	bool wake;
 	int major;
 	const char *banner;	/* must be re-pointed by each version */
+	struct kmem_cache *objs;	/* its constructor is in the module */
 	wait_queue_head_t wq;
 };
 
@@ -47,6 +49,35 @@ extern unsigned long _old_msw_opens __modswap_old;
 
 static char msw_banner[32];
 static char *msw_scratch;
+
+/*
+ * A slab cache with a constructor in the module: the loader re-points the
+ * constructor to each new version. ctor_version (a read-only parameter)
+ * is the version whose constructor built a fresh object.
+ */
+static void msw_obj_ctor(void *obj)
+{
+	*(int *)obj = MSW_VERSION;
+}
+
+static int msw_get_ctor(char *buf, const struct kernel_param *kp)
+{
+	int *obj, v;
+
+	/* Empty slabs are freed, so the object comes from a new slab. */
+	kmem_cache_shrink(msw_state.objs);
+	obj = kmem_cache_alloc(msw_state.objs, GFP_KERNEL);
+	if (!obj)
+		return -ENOMEM;
+	v = *obj;
+	kmem_cache_free(msw_state.objs, obj);
+	return sysfs_emit(buf, "%d\n", v);
+}
+
+static const struct kernel_param_ops msw_ctor_ops = {
+	.get = msw_get_ctor,
+};
+module_param_cb(ctor_version, &msw_ctor_ops, NULL, 0444);
 
 static u64 msw_next(void)
 {
@@ -169,10 +200,17 @@ MODSWAP_REPLACE_PREPARED(msw_prepare, msw_replace, msw_cancel);
 
 static int __init msw_init(void)
 {
-	int major = register_chrdev(0, "msw_dev", &msw_fops);
+	int major;
 
-	if (major < 0)
+	msw_state.objs = kmem_cache_create("msw_objs", sizeof(int), 0, 0,
+					   msw_obj_ctor);
+	if (!msw_state.objs)
+		return -ENOMEM;
+	major = register_chrdev(0, "msw_dev", &msw_fops);
+	if (major < 0) {
+		kmem_cache_destroy(msw_state.objs);
 		return major;
+	}
 	msw_state.major = major;
 	strscpy(msw_banner, "hello-from-v3", sizeof(msw_banner));
 	msw_state.banner = msw_banner;
@@ -182,6 +220,7 @@ static int __init msw_init(void)
 static void __exit msw_exit(void)
 {
 	unregister_chrdev(msw_state.major, "msw_dev");
+	kmem_cache_destroy(msw_state.objs);
 }
 
 module_init(msw_init);
