@@ -56,6 +56,9 @@ fn format_diagnostics(module: &str, errors: &[Diag]) -> String {
     s
 }
 
+/// The stack of each parser thread.
+const PARSER_STACK: usize = 512 << 20;
+
 /// How to parse.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -198,7 +201,11 @@ pub fn parse(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
     let threads = opts.jobs.clamp(1, jobs.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| {
+            // Type conversion and expression walks recurse as deep as the
+            // kernel's types and macros nest (thousands of frames in fs/xfs,
+            // fs/btrfs): a generous stack, committed only as used.
+            let builder = std::thread::Builder::new().stack_size(PARSER_STACK);
+            let spawned = builder.spawn_scoped(s, || {
                 let index = match Index::new() {
                     Ok(i) => i,
                     Err(e) => {
@@ -225,6 +232,13 @@ pub fn parse(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
                     }
                 }
             });
+            if let Err(e) = spawned {
+                fatal.lock().expect("no panics while locked").get_or_insert(
+                    modswap_clang::Error::Thread {
+                        reason: e.to_string(),
+                    },
+                );
+            }
         }
     });
     if let Some(e) = fatal.into_inner().expect("threads joined") {
