@@ -3,7 +3,9 @@
 //! - `setup`: install the Debian packages and Rust crates the project needs.
 //! - `kernel`: unpack, patch, configure and build a Linux 6.12 tree.
 //! - `test`: everything `setup` does, then every test (the README's test command).
+//! - `bench annotate`: speed and memory of `modswap annotate`.
 
+mod bench;
 mod kernel;
 mod paths;
 mod setup;
@@ -30,6 +32,16 @@ enum Task {
     },
     /// Set up, then run every test.
     Test,
+    /// Print speed and memory figures.
+    #[command(subcommand)]
+    Bench(BenchTask),
+}
+
+#[derive(Subcommand)]
+enum BenchTask {
+    /// `modswap annotate` on fs/fat beside Kbuild's compile time, and on
+    /// every module directory under fs/.
+    Annotate(bench::annotate::Args),
 }
 
 fn main() -> Result<()> {
@@ -42,6 +54,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Test => test(),
+        Task::Bench(BenchTask::Annotate(args)) => bench::annotate::run_bench(&args),
     }
 }
 
