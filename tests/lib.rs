@@ -6,6 +6,11 @@
 
 use std::path::PathBuf;
 
+#[path = "support/cli.rs"]
+pub mod cli;
+#[path = "support/kbuild.rs"]
+pub mod kbuild;
+
 /// The built Linux 6.12 tree (`cargo xtask kernel` prints its path).
 pub fn kernel_tree() -> PathBuf {
     match std::env::var_os("MODSWAP_KERNEL_TREE") {

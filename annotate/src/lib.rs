@@ -8,9 +8,14 @@
 
 pub mod analyze;
 pub mod class;
+pub mod elf;
+pub mod error;
 pub mod ir;
 pub mod kbuild;
 pub mod report;
 pub mod rewrite;
 pub mod sections;
 pub mod source;
+pub mod verify;
+
+pub use error::{Error, Result};

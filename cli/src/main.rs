@@ -26,6 +26,11 @@ struct Cli {
 enum Command {
     /// Print the section names and markers shared with the loader.
     Sections,
+    /// Show what a module (.ko) or object (.o) holds: sections, symbols,
+    /// relocations, imports, exports, and who points at each global.
+    Inspect(cmd::inspect::Args),
+    /// Check that NEW can replace OLD in place (exit 0 yes, 1 no, 2 bad input).
+    Verify(cmd::verify::Args),
     /// Classify every global of a module directory (static_old, static_new,
     /// transfer, none) and mark the declarations that need a static address
     /// section (exit 1 with --check when the markers are stale).
@@ -43,6 +48,8 @@ fn main() -> ExitCode {
             println!("old_prefix\t{}", n.old_prefix);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Inspect(args) => cmd::inspect::run(&args),
+        Command::Verify(args) => cmd::verify::run(&args),
         Command::Annotate(args) => cmd::annotate::run(&args),
     };
     match result {

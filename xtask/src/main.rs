@@ -4,10 +4,13 @@
 //! - `kernel`: unpack, patch, configure and build a Linux 6.12 tree.
 //! - `test`: everything `setup` does, then every test (the README's test command).
 //! - `bench annotate`: speed and memory of `modswap annotate`.
+//! - `quickstart`: set up, build the example modules, inspect and verify them
+//!   (the README's main command).
 
 mod bench;
 mod kernel;
 mod paths;
+mod quickstart;
 mod setup;
 mod util;
 
@@ -32,6 +35,8 @@ enum Task {
     },
     /// Set up, then run every test.
     Test,
+    /// Set up, build the example modules, inspect and verify them.
+    Quickstart,
     /// Print speed and memory figures.
     #[command(subcommand)]
     Bench(BenchTask),
@@ -54,6 +59,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Test => test(),
+        Task::Quickstart => quickstart::quickstart(),
         Task::Bench(BenchTask::Annotate(args)) => bench::annotate::run_bench(&args),
     }
 }

@@ -1,11 +1,14 @@
 //! One file per command; `main.rs` only dispatches.
 
 pub mod annotate;
+pub mod inspect;
+mod table;
+pub mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Writes a command's report to stdout. A closed pipe (`modswap annotate |
+/// Writes a command's report to stdout. A closed pipe (`modswap inspect |
 /// head`) ends the output quietly instead of failing.
 pub fn emit(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -15,7 +18,8 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Exit code for "the answer is no" (e.g. `annotate --check`: stale).
+/// Exit code for "the answer is no" (`verify`: incompatible; `annotate
+/// --check`: stale).
 pub fn exit_no() -> ExitCode {
     ExitCode::from(1)
 }

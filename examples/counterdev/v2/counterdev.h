@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef COUNTERDEV_H
+#define COUNTERDEV_H
+
+#include <linux/miscdevice.h>
+#include <linux/types.h>
+
+#define COUNTERDEV_NAME "counterdev"
+
+/*
+ * The module's runtime state. v2 counts resets, in a member added at the
+ * front (so every v1 member moves), and remembers the last value written.
+ */
+struct counterdev_state {
+	u64 resets;
+	u64 opens;
+	u64 reads;
+	u64 writes;
+	s64 total;
+	s64 last;
+};
+
+/* Shared with counterdev_modswap.c, the replace handler. */
+extern struct counterdev_state counterdev_state;
+extern struct miscdevice counterdev_misc;
+
+#endif
