@@ -82,6 +82,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         plan.apply()?;
     }
     let mut rep = report::build(&analysis, &plan);
+    // The built modules, when they are up to date with the sources.
+    let elf = analyze::elf_check::cross_check(&analysis, &analyze::elf_check::built(&dir));
+    rep.add_elf_check(&elf);
     rep.notes.extend(dir.notes.iter().cloned());
     rep.notes.extend(
         dir.skipped
