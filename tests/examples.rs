@@ -166,8 +166,8 @@ fn ramfs_mini_globals_have_their_section_size_and_escape() {
     let fs = data(&v, "ramfs_mini_fs_type");
     assert_eq!(fs["section"], ".static_old.ramfs_mini_fs_type");
     assert_eq!(fs["address_taken"], true); // register_filesystem(&...)
-    assert_eq!(fs["binding"], "global");
-    // tree_descr entries point at both file_operations tables.
+    assert_eq!(fs["binding"], "local"); // static, as in v1
+                                        // tree_descr entries point at both file_operations tables.
     for fops in ["ramfs_mini_stats_fops", "ramfs_mini_note_fops"] {
         let d = data(&v, fops);
         assert_eq!(d["placement"], "static_new");

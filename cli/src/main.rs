@@ -35,6 +35,8 @@ enum Command {
     /// transfer, none) and mark the declarations that need a static address
     /// section (exit 1 with --check when the markers are stale).
     Annotate(cmd::annotate::Args),
+    /// Generate the replace handler of a module from two versions of it.
+    Handler(cmd::handler::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(&args),
         Command::Verify(args) => cmd::verify::run(&args),
         Command::Annotate(args) => cmd::annotate::run(&args),
+        Command::Handler(args) => cmd::handler::run(&args),
     };
     match result {
         Ok(code) => code,

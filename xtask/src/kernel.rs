@@ -11,7 +11,13 @@
 //!   the series is re-applied with `git am` and only the files it touches
 //!   change (incremental rebuilds).
 //! - `linux-6.12.117-stock`: the same source and base config without the
-//!   patches, for benchmarks that compare against the unpatched loader.
+//!   patches, for benchmarks that compare against the unpatched loader. It
+//!   gets the debugging options of `loader/hotswap.config` too (all but the
+//!   loader's own), so that the two kernels compare like with like.
+//!
+//! `cargo xtask kernel --check-series` builds the hotswap tree after each
+//! patch of the series and once more with CONFIG_MODULE_HOTSWAP off, and
+//! boots that kernel to check that modules load as without the series.
 
 use crate::paths;
 use crate::util::{output, run, write_atomic, Cmd};
@@ -195,11 +201,19 @@ fn apply_series(tree: &Tree) -> Result<()> {
     {
         return Ok(());
     }
+    apply(tree, &patches)?;
+    write_atomic(&stamp, want.as_bytes())?;
+    Ok(())
+}
+
+/// Resets the tree to its base commit and applies `patches` with `git am`.
+fn apply(tree: &Tree, patches: &[PathBuf]) -> Result<()> {
+    let _ = std::fs::remove_file(tree.stamp("series"));
     let base = output(git(tree).args(["rev-list", "--max-parents=0", "HEAD"]))?;
     let base = String::from_utf8_lossy(&base.stdout).trim().to_string();
     output(git(tree).args(["am", "--abort"])).ok();
     output(git(tree).args(["reset", "-q", "--hard", &base]))?;
-    for p in &patches {
+    for p in patches {
         eprintln!(
             "kernel: applying {}",
             p.file_name().unwrap_or_default().to_string_lossy()
@@ -212,7 +226,6 @@ fn apply_series(tree: &Tree) -> Result<()> {
             )
         })?;
     }
-    write_atomic(&stamp, want.as_bytes())?;
     Ok(())
 }
 
@@ -220,13 +233,36 @@ fn apply_series(tree: &Tree) -> Result<()> {
 pub fn fragments(variant: Variant) -> Vec<PathBuf> {
     let root = paths::repo_root();
     let mut v = vec![root.join("xtask/kernel/qemu.config")];
-    if variant == Variant::Hotswap {
-        let f = root.join("loader/hotswap.config");
-        if f.exists() {
-            v.push(f);
+    let f = root.join("loader/hotswap.config");
+    if f.exists() {
+        match variant {
+            Variant::Hotswap => v.push(f),
+            Variant::Stock => v.push(paths::cache_dir().join("stock-debug.config")),
         }
     }
     v
+}
+
+/// `loader/hotswap.config` without the options of the loader itself, which
+/// the stock tree does not have.
+fn stock_fragment(hotswap: &str) -> String {
+    hotswap
+        .lines()
+        .filter(|l| !l.contains("CONFIG_MODULE_HOTSWAP"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn write_stock_fragment() -> Result<()> {
+    let f = paths::repo_root().join("loader/hotswap.config");
+    if let Ok(text) = std::fs::read_to_string(&f) {
+        let out = paths::cache_dir().join("stock-debug.config");
+        let want = stock_fragment(&text);
+        if std::fs::read_to_string(&out).ok().as_deref() != Some(want.as_str()) {
+            write_atomic(&out, want.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// Parses `CONFIG_X=y` / `# CONFIG_X is not set` lines of a fragment.
@@ -252,8 +288,14 @@ fn requested(fragment: &str) -> Vec<(String, Option<String>)> {
 /// olddefconfig, which turns on unwanted defaults), then checked: every
 /// requested symbol must have the requested value in the final .config.
 fn configure(tree: &Tree) -> Result<()> {
-    let frags = fragments(tree.variant);
-    let want = fingerprint(&frags)?;
+    if tree.variant == Variant::Stock {
+        write_stock_fragment()?;
+    }
+    configure_with(tree, &fragments(tree.variant))
+}
+
+fn configure_with(tree: &Tree, frags: &[PathBuf]) -> Result<()> {
+    let want = fingerprint(frags)?;
     let stamp = tree.stamp("config");
     if tree.dir.join(".config").exists()
         && std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str())
@@ -267,7 +309,7 @@ fn configure(tree: &Tree) -> Result<()> {
         .arg("-O")
         .arg(tree.dir.join(".modswap"))
         .arg(tree.dir.join(".config"));
-    for f in &frags {
+    for f in frags {
         merge = merge.arg(f);
     }
     std::fs::create_dir_all(tree.dir.join(".modswap"))?;
@@ -281,7 +323,7 @@ fn configure(tree: &Tree) -> Result<()> {
         .arg("allnoconfig"))?;
     let config = std::fs::read_to_string(tree.dir.join(".config"))?;
     let mut wrong = Vec::new();
-    for f in &frags {
+    for f in frags {
         for (name, value) in requested(&std::fs::read_to_string(f)?) {
             let have = config.lines().find_map(|l| {
                 if l == format!("# {name} is not set") {
@@ -325,9 +367,80 @@ pub fn prepare(variant: Variant) -> Result<Tree> {
     Ok(tree)
 }
 
+/// An unpatched tree at `<cache>/linux-<version>-<name>`, configured like
+/// the stock tree, with only `modules_prepare` built: enough for
+/// `make <dir>/` of one module directory, whose saved compile commands
+/// `modswap annotate` reads. The quickstart's tree.
+pub fn prepare_source(name: &str) -> Result<Tree> {
+    let tree = Tree {
+        variant: Variant::Stock,
+        dir: paths::cache_dir().join(format!("linux-{}-{name}", paths::KERNEL_VERSION)),
+    };
+    std::fs::create_dir_all(paths::cache_dir())?;
+    unpack(&tree)?;
+    configure(&tree)?;
+    run(tree.make().arg("modules_prepare"))?;
+    Ok(tree)
+}
+
+/// `git -C <tree> ...` with the project's identity.
+pub fn tree_git(tree: &Tree) -> Cmd {
+    git(tree)
+}
+
+/// Builds the hotswap tree after each patch of the series (each must
+/// build), then with the whole series and CONFIG_MODULE_HOTSWAP off (the
+/// kernel must still build without it, and load modules as before: booted
+/// in QEMU); leaves the tree at the full series with the normal
+/// configuration, built.
+pub fn check_series() -> Result<Tree> {
+    let tree = Tree::new(Variant::Hotswap);
+    std::fs::create_dir_all(paths::cache_dir())?;
+    unpack(&tree)?;
+    let patches = series()?;
+    let text = std::fs::read_to_string(paths::repo_root().join("loader/hotswap.config"))?;
+    // Before the patch that adds the option, and once at the end: without it.
+    let off = tree.stamp("hotswap-off.config");
+    write_atomic(&off, stock_fragment(&text).as_bytes())?;
+    let off_frags = [paths::repo_root().join("xtask/kernel/qemu.config"), off];
+    for k in 1..=patches.len() {
+        let name = patches[k - 1]
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        eprintln!(
+            "kernel: building with patches 1-{k} of {} ({name})",
+            patches.len()
+        );
+        apply(&tree, &patches[..k])?;
+        let kconfig = std::fs::read_to_string(tree.dir.join("kernel/module/Kconfig"))?;
+        if kconfig.contains("config MODULE_HOTSWAP\n") {
+            configure(&tree)?;
+        } else {
+            configure_with(&tree, &off_frags)?;
+        }
+        run(tree.make().arg("all"))
+            .with_context(|| format!("the series does not build at patch {k}: {name}"))?;
+    }
+    eprintln!("kernel: building the whole series with CONFIG_MODULE_HOTSWAP off");
+    configure_with(&tree, &off_frags)?;
+    run(tree.make().arg("all"))
+        .context("the series does not build with CONFIG_MODULE_HOTSWAP off")?;
+    crate::loadertest::test_off(&tree)?;
+    let _ = std::fs::remove_file(tree.stamp("config"));
+    prepare(Variant::Hotswap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stock_fragment_drops_the_loader_option_only() {
+        let f = stock_fragment("# c\nCONFIG_MODULE_HOTSWAP=y\nCONFIG_DEBUG_LIST=y\n");
+        assert_eq!(f, "# c\nCONFIG_DEBUG_LIST=y\n");
+    }
 
     #[test]
     fn fragment_lines_parse() {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 /// The kernel release the project targets (Debian's linux-source-6.12).
 pub const KERNEL_VERSION: &str = "6.12.117";
 /// The Debian package version of linux-source-6.12 that holds it.
+#[cfg(test)]
 pub const KERNEL_SOURCE_DEB: &str = "6.12.117-1~deb12u1";
 /// Debian's stock header tree for out-of-tree module builds.
 pub const DEBIAN_HEADERS: &str = "/usr/src/linux-headers-6.12.117+deb12-amd64";

@@ -185,6 +185,60 @@ impl CompileCommand {
         }
     }
 
+    /// The same command for another copy of the module directory: every
+    /// path argument (include directories, forced includes, the source and
+    /// the object) that lies under `from` is moved under `to`, made
+    /// absolute. Everything else (the kernel's include paths, defines,
+    /// flags) is kept as is. Used to parse an older version of a module with
+    /// the flags Kbuild used for the current one.
+    pub fn retarget(&self, from: &Path, to: &Path) -> CompileCommand {
+        let move_path = |v: &str| -> Option<String> {
+            let abs = self.absolute(v);
+            let rest = abs.strip_prefix(from).ok()?;
+            Some(to.join(rest).display().to_string())
+        };
+        let mut args = Vec::with_capacity(self.args.len());
+        let mut i = 0;
+        while i < self.args.len() {
+            let a = &self.args[i];
+            if PATH_OPTS.contains(&a.as_str()) || a == "-o" {
+                args.push(a.clone());
+                if let Some(v) = self.args.get(i + 1) {
+                    args.push(move_path(v).unwrap_or_else(|| v.clone()));
+                }
+                i += 2;
+                continue;
+            }
+            let moved = match a.strip_prefix("-I").filter(|v| !v.is_empty()) {
+                Some(v) => move_path(v).map(|p| format!("-I{p}")),
+                None if !a.starts_with('-') => move_path(a),
+                None => None,
+            };
+            args.push(moved.unwrap_or_else(|| a.clone()));
+            i += 1;
+        }
+        CompileCommand {
+            cmd_file: self.cmd_file.clone(),
+            cwd: self.cwd.clone(),
+            compiler: self.compiler.clone(),
+            args,
+        }
+    }
+
+    /// The same command with `-D<name>=<value>` replacing any definition of
+    /// `name` (or added when there is none), e.g. `KBUILD_BASENAME` for a
+    /// file of another name.
+    pub fn with_define(&self, name: &str, value: &str) -> CompileCommand {
+        let prefix = format!("-D{name}=");
+        let def = format!("{prefix}{value}");
+        let mut c = self.clone();
+        match c.args.iter_mut().find(|a| a.starts_with(&prefix)) {
+            Some(a) => *a = def,
+            None => c.args.push(def),
+        }
+        c
+    }
+
     /// The value of `-DKBUILD_MODNAME='"fat"'`, if present.
     pub fn modname(&self) -> Option<String> {
         self.args.iter().find_map(|a| {
@@ -287,6 +341,35 @@ mod tests {
                 "-ferror-limit=0",
             ]
         );
+    }
+
+    #[test]
+    fn retarget_moves_only_paths_of_the_module_dir() {
+        let text = "savedcmd_/m/new/a.o := gcc -nostdinc -I./include -I/m/new/inc \
+            -include /m/new/cfg.h -I /k/other -DKBUILD_BASENAME='\"a\"' \
+            -c -o /m/new/a.o /m/new/a.c\n";
+        let c = parse_cmd_text(text, Path::new("/m/new/.a.o.cmd"), Path::new("/k")).unwrap();
+        let r = c
+            .retarget(Path::new("/m/new"), Path::new("/t/old"))
+            .with_define("KBUILD_BASENAME", "\"b\"");
+        assert_eq!(
+            r.args,
+            [
+                "-nostdinc",
+                "-I./include",
+                "-I/t/old/inc",
+                "-include",
+                "/t/old/cfg.h",
+                "-I",
+                "/k/other",
+                "-DKBUILD_BASENAME=\"b\"",
+                "-c",
+                "-o",
+                "/t/old/a.o",
+                "/t/old/a.c",
+            ]
+        );
+        assert_eq!(r.source(), Some(PathBuf::from("/t/old/a.c")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One file per command; `main.rs` only dispatches.
 
 pub mod annotate;
+pub mod handler;
 pub mod inspect;
 mod table;
 pub mod verify;

@@ -2,7 +2,6 @@
 #ifndef COUNTERDEV_H
 #define COUNTERDEV_H
 
-#include <linux/miscdevice.h>
 #include <linux/types.h>
 
 #define COUNTERDEV_NAME "counterdev"
@@ -19,9 +18,5 @@ struct counterdev_state {
 	s64 total;
 	s64 last;
 };
-
-/* Shared with counterdev_modswap.c, the replace handler. */
-extern struct counterdev_state counterdev_state;
-extern struct miscdevice counterdev_misc;
 
 #endif

@@ -2,8 +2,6 @@
 #ifndef RAMFS_MINI_H
 #define RAMFS_MINI_H
 
-#include <linux/fs.h>
-#include <linux/fs_context.h>
 #include <linux/types.h>
 
 #define RAMFS_MINI_NAME "ramfs_mini"
@@ -21,10 +19,5 @@ struct ramfs_mini_state {
 	size_t note_len;
 	char note[512];
 };
-
-/* Shared with ramfs_mini_modswap.c, the replace handler. */
-extern struct ramfs_mini_state ramfs_mini_state;
-extern struct file_system_type ramfs_mini_fs_type;
-int ramfs_mini_init_fs_context(struct fs_context *fc);
 
 #endif

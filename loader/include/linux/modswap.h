@@ -5,9 +5,9 @@
  * This header is the one definition of the names shared by the two halves
  * of modswap: the build-time toolkit, which emits the markers into module
  * sources, and the module loader, which reads the sections they create.
- * The loader patch series installs this file unchanged as
- * include/linux/modswap.h, and the toolkit reads the MODSWAP_* names from
- * it at build time; a test fails if the copies drift apart.
+ * The loader patch series installs this file unchanged as <linux/modswap.h>,
+ * and the toolkit reads the MODSWAP_* names from it at build time; a test
+ * fails if the copies drift apart.
  *
  * A module becomes hotswappable by registering its replace handler:
  *
@@ -43,10 +43,8 @@
 /* Prefix of undefined symbols that resolve to the old version's definition. */
 #define MODSWAP_OLD_PREFIX	"_old_"
 
-#define __static_old(key) \
-	__attribute__((__section__(MODSWAP_SECTION_OLD #key)))
-#define __static_new(key) \
-	__attribute__((__section__(MODSWAP_SECTION_NEW #key)))
+#define __static_old(key)	__section(MODSWAP_SECTION_OLD #key)
+#define __static_new(key)	__section(MODSWAP_SECTION_NEW #key)
 
 /*
  * Declares an old version's symbol in the new version: extern <type>
@@ -55,27 +53,47 @@
  * it to the old version's definition before the replace handler runs, and
  * refuses a hotswap when it cannot.
  */
-#define __modswap_old		__attribute__((__weak__))
+#define __modswap_old		__weak
 
 struct modswap_info {
 	unsigned int abi;		/* MODSWAP_ABI_VERSION */
 	unsigned int flags;		/* reserved, 0 */
 	/*
 	 * Runs instead of the module's init function when this image
-	 * replaces a loaded version. See loader/README.md for the context it
-	 * runs in. Returns 0 or a negative errno; an error aborts the swap
-	 * and leaves the old version in place.
+	 * replaces a loaded version, on one CPU inside stop_machine() with
+	 * interrupts off and every other CPU spinning: it must not sleep
+	 * (GFP_ATOMIC only, no mutexes). The old version's code and data
+	 * are still in place (reach them through _old_ symbols); the new
+	 * version's .static_new content is already installed. Returns 0 or
+	 * a negative errno; an error aborts the swap, the static sections
+	 * are restored and the old version stays in place.
 	 */
 	int (*replace)(void);
+	/*
+	 * Optional, may be NULL. Runs before the machine is stopped, in
+	 * process context (may sleep, e.g. to allocate what replace()
+	 * needs), while the old version keeps running. An error aborts the
+	 * swap.
+	 */
+	int (*prepare)(void);
+	/*
+	 * Optional, may be NULL. Runs in process context when the swap
+	 * fails after prepare() succeeded, to undo it.
+	 */
+	void (*cancel)(void);
 };
 
-#define MODSWAP_REPLACE(fn)						\
+#define MODSWAP_REPLACE_PREPARED(prep, fn, canc)			\
 	static const struct modswap_info __modswap_info		\
-	__attribute__((__used__, __section__(MODSWAP_SECTION_INFO))) = {	\
+	__used __section(MODSWAP_SECTION_INFO) = {			\
 		.abi = MODSWAP_ABI_VERSION,				\
 		.flags = 0,						\
 		.replace = (fn),					\
+		.prepare = (prep),					\
+		.cancel = (canc),					\
 	}
+
+#define MODSWAP_REPLACE(fn)	MODSWAP_REPLACE_PREPARED(NULL, fn, NULL)
 
 /* A hotswappable module without state to hand over. */
 #define MODSWAP_HOTSWAPPABLE()	MODSWAP_REPLACE(NULL)

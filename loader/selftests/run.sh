@@ -1,0 +1,390 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The loader selftests and benchmark, run inside the QEMU guest by /init
+# (see xtask/src/loadertest.rs). Usage: run.sh test|bench|off
+#
+# Modules are in /modules/<build>/<module>.ko, the helper is /bin/msw.
+# Every test prints "MSW-TEST <name> PASS" or "MSW-TEST <name> FAIL: why";
+# the host fails the run on any FAIL, on a missing PASS, and on any kernel
+# Oops, BUG, WARNING or lockdep report in the log.
+
+M=/modules
+DEV=/dev/msw
+FAILED=0
+CURRENT=
+
+pass() { echo "MSW-TEST $CURRENT PASS"; }
+fail() { echo "MSW-TEST $CURRENT FAIL: $*"; FAILED=1; }
+start() { CURRENT=$1; echo "MSW-START $1"; dmesg -c >/dev/null; }
+
+# load BUILD [PARAMS]: prints the helper's result ("ok" or "error N ...")
+load() {
+	mod=msw_dev
+	case $1 in msw_user*) mod=msw_user ;; esac
+	msw load "$M/$1/$mod.ko" "$2"
+}
+
+expect() {	# expect WANT GOT WHAT
+	[ "$1" = "$2" ] || { fail "$3: expected '$1', got '$2'"; return 1; }
+}
+
+field() {	# field NAME LINE
+	echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+version() { msw read $DEV | cut -d' ' -f1; }
+count() { field count "$(msw read $DEV)"; }
+param() { cat /sys/module/msw_user/parameters/$1; }
+hs() { cat /sys/module/$1/hotswap/$2; }
+
+mkdev() {
+	major=$(sed -n 's/^ *\([0-9]*\) msw_dev$/\1/p' /proc/devices)
+	rm -f $DEV
+	mknod $DEV c "$major" 0
+}
+
+dmesg_has() {
+	dmesg | grep -q "$1" || { fail "no '$1' in the kernel log"; return 1; }
+}
+
+# refuse BUILD ERRNO MESSAGE: a swap that must fail and leave the loaded
+# version working, its counter going on.
+refuse() {
+	before=$(msw read $DEV)
+	v=$(echo "$before" | cut -d' ' -f1)
+	c=$(field count "$before")
+	r=$(load "$1")
+	expect "error $2" "$(echo "$r" | cut -d' ' -f1-2)" "load $1" || return 1
+	dmesg_has "$3" || return 1
+	after=$(msw read $DEV)
+	expect "$v" "$(echo "$after" | cut -d' ' -f1)" "version after $1" || return 1
+	expect $((c + 1)) "$(field count "$after")" "count after $1" || return 1
+	expect "$(field banner "$before")" "$(field banner "$after")" "banner after $1"
+}
+
+test_fresh_load() {
+	start fresh_load
+	expect ok "$(load v1)" "load v1" || return
+	mkdev
+	expect "v1 count=1 sleepers=0 opens=1 banner=hello-from-v1" \
+		"$(msw read $DEV)" "first read" || return
+	expect 1 "$(hs msw_dev hotswappable)" "hotswappable" || return
+	expect 0 "$(hs msw_dev swaps)" "swaps" || return
+	dmesg_has "msw_dev: hotswappable: keeping" || return
+	pass
+}
+
+test_eexist() {
+	start eexist
+	expect "error 17" "$(load v2_nohotswap | cut -d' ' -f1-2)" \
+		"non-hotswappable image" || return
+	insmod $M/v2_nohotswap/msw_dev.ko 2>/tmp/err
+	grep -q "File exists" /tmp/err || { fail "busybox insmod: $(cat /tmp/err)"; return; }
+	expect "error 22" "$(load v2 "debug=1" | cut -d' ' -f1-2)" \
+		"swap with parameters" || return
+	dmesg_has "a hotswap takes no module parameters" || return
+	expect v1 "$(version)" "still v1" || return
+	pass
+}
+
+test_idle_swap() {
+	start idle_swap
+	proc_before=$(grep '^msw_dev ' /proc/modules)
+	text_before=$(cat /sys/module/msw_dev/sections/.text)
+	before=$(msw read $DEV)
+	expect ok "$(load v2)" "swap to v2" || return
+	line=$(msw read $DEV)
+	expect v2 "$(echo "$line" | cut -d' ' -f1)" "version" || return
+	expect $(($(field count "$before") + 1)) "$(field count "$line")" \
+		"count carried over" || return
+	expect hello-from-v2 "$(field banner "$line")" "banner" || return
+	expect $(($(field opens "$before") + 1)) "$(field opens "$line")" \
+		"opens handed over by _old_" || return
+	expect 1 "$(hs msw_dev swaps)" "swaps" || return
+	proc_after=$(grep '^msw_dev ' /proc/modules)
+	# name size refcount users state: the refcount, users and state stay
+	expect "$(echo "$proc_before" | cut -d' ' -f1,3-5)" \
+		"$(echo "$proc_after" | cut -d' ' -f1,3-5)" "/proc/modules" || return
+	[ "$text_before" != "$(cat /sys/module/msw_dev/sections/.text)" ] ||
+		{ fail ".text did not move"; return; }
+	lsmod | grep -q '^msw_dev ' || { fail "lsmod"; return; }
+	dmesg_has "msw_dev: swapped in" || return
+	for f in total_ns quiescence_ns resolution_ns relocation_ns relink_ns \
+		 replace_ns stopped_ns; do
+		[ "$(hs msw_dev $f)" -gt 0 ] 2>/dev/null ||
+			[ $f = relink_ns ] || [ $f = replace_ns ] ||
+			{ fail "hotswap/$f is $(hs msw_dev $f)"; return; }
+	done
+	pass
+}
+
+test_users() {
+	start users
+	expect ok "$(load msw_user_v1)" "load msw_user" || return
+	expect 2 "$(param dev_version)" "dev_version" || return
+	expect 2 "$(param via_pointer)" "via_pointer" || return
+	[ -e /sys/module/msw_dev/holders/msw_user ] || { fail "holders"; return; }
+	dmesg_has "msw_user: uses a hotswappable module: keeping" || return
+	refs=$(cat /sys/module/msw_dev/refcnt)
+	c=$(count)
+	expect ok "$(load v3)" "swap to v3 with a user" || return
+	expect 3 "$(param dev_version)" "dev_version after swap" || return
+	expect 3 "$(param via_pointer)" "via_pointer after swap" || return
+	expect $((c + 1)) "$(param next)" "next after swap" || return
+	expect v3 "$(version)" "device" || return
+	expect hello-from-v3 "$(field banner "$(msw read $DEV)")" "banner" || return
+	expect 1 "$(hs msw_dev users)" "users re-linked" || return
+	expect "$refs" "$(cat /sys/module/msw_dev/refcnt)" "refcnt" || return
+	[ -e /sys/module/msw_dev/holders/msw_user ] || { fail "holders after"; return; }
+	expect "error 11" "$(msw unload msw_dev | cut -d' ' -f1-2)" \
+		"rmmod of a used module" || return
+	pass
+}
+
+test_failures() {
+	start refuse_layout
+	refuse v2_fail_layout 8 "static section .static_old.msw_state has size" && pass
+	start refuse_old_symbol
+	refuse v2_fail_old 2 "_old_msw_missing is unresolved" && pass
+	start refuse_relocation
+	refuse v2_fail_reloc 8 "overflow in relocation" && pass
+	start refuse_replace_error
+	refuse v2_fail_replace 22 "replace() failed: -22" && pass
+	start refuse_dangling
+	refuse v2_fail_dangling 22 "still points into the replaced version" && pass
+	start refuse_cancel
+	refuse v3_fail_cancel 11 "v3 swap cancelled" && pass
+	start refuse_static_call
+	refuse v2_fail_static_call 95 "cannot hotswap a module with section .static_call_sites" && pass
+	start refuse_abi
+	refuse v2_fail_abi 8 ".modswap.info has ABI 99" && pass
+	start refuse_malformed
+	head -c 4000 $M/v2/msw_dev.ko > /tmp/truncated.ko
+	mkdir -p $M/truncated
+	cp /tmp/truncated.ko $M/truncated/msw_dev.ko
+	refuse truncated 8 "Invalid ELF" && pass
+	start refuse_unprivileged
+	before=$(msw read $DEV)
+	expect "error 1" "$(msw load-as 65534 $M/v2/msw_dev.ko | cut -d' ' -f1-2)" \
+		"swap without CAP_SYS_MODULE" &&
+		expect "$(echo "$before" | cut -d' ' -f1)" "$(version)" "version" &&
+		pass
+	start after_refusals
+	expect 3 "$(param dev_version)" "user still reaches v3" &&
+		expect v3 "$(version)" "device still v3" && pass
+}
+
+test_sleeping() {
+	start sleeping
+	echo 200 > /sys/module/module/parameters/hotswap_backoff_ms
+	echo 4 > /sys/module/module/parameters/hotswap_tries
+	msw sleep $DEV > /tmp/sleeper &
+	sleeper=$!
+	i=0
+	while [ "$(field sleepers "$(msw read $DEV)")" != 1 ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { fail "sleeper did not block"; return; }
+		sleep 0.1
+	done
+	c=$(count)
+	expect "error 16" "$(load v2 | cut -d' ' -f1-2)" "swap while busy" || return
+	dmesg_has "not quiescent after 4 tries: task $sleeper (msw) is in msw_read" || return
+	expect v3 "$(version)" "old version still works" || return
+	expect "$sleeper msw msw_read" "$(hs msw_dev busy | cut -d+ -f1)" "busy" || return
+	msw wake $DEV
+	wait $sleeper
+	expect v3 "$(cut -d' ' -f1 /tmp/sleeper)" "sleeper woke up in v3" || return
+	expect ok "$(load v2)" "swap once woken" || return
+	expect v2 "$(version)" "now v2" || return
+	echo 10 > /sys/module/module/parameters/hotswap_tries
+	echo 5 > /sys/module/module/parameters/hotswap_backoff_ms
+	pass
+}
+
+test_hammer() {
+	start hammer
+	rm -f /tmp/stop
+	msw hammer $DEV 4 /tmp/stop > /tmp/hammer &
+	hammer=$!
+	sleep 1
+	for b in v3 v1 v2 v3 v2 v1 v2; do
+		r=$(load $b)
+		[ "$r" = ok ] || { fail "swap to $b under load: $r"; touch /tmp/stop; wait $hammer; return; }
+		[ "$(version)" = "${b%%_*}" ] || { fail "not $b"; touch /tmp/stop; wait $hammer; return; }
+		sleep 0.3
+	done
+	touch /tmp/stop
+	wait $hammer
+	st=$?
+	cat /tmp/hammer
+	expect 0 $st "hammer exit status" || return
+	grep -q "hammer: 0 of 4 processes failed" /tmp/hammer || { fail "hammer"; return; }
+	pass
+}
+
+test_chain() {
+	start chain
+	for b in v3 v2 v1 v2 v3 v2 v1; do
+		expect ok "$(load $b)" "swap to $b" || return
+		expect "$b" "$(version)" "version" || return
+		expect "${b#v}" "$(param dev_version)" "user sees $b" || return
+	done
+	pass
+}
+
+test_user_swap() {
+	start user_swap
+	expect "error 17" "$(load msw_user_v2 | cut -d' ' -f1-2)" \
+		"swap of a non-hotswappable user" || return
+	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
+	expect ok "$(load msw_user_v1_hs)" "load hotswappable msw_user" || return
+	expect ok "$(load msw_user_v2)" "swap msw_user" || return
+	expect 2 "$(param user_version)" "user_version" || return
+	expect 1 "$(param dev_version)" "dev_version" || return
+	expect ok "$(load v3)" "swap msw_dev under the new user" || return
+	expect 3 "$(param dev_version)" "new user re-linked" || return
+	expect 3 "$(param via_pointer)" "new user's pointer re-linked" || return
+	pass
+}
+
+test_rmmod() {
+	start rmmod_after_swap
+	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	grep -q '^msw_dev ' /proc/modules && { fail "still listed"; return; }
+	[ -e /sys/module/msw_dev ] && { fail "sysfs still there"; return; }
+	expect ok "$(load v2)" "fresh load of v2" || return
+	mkdev
+	expect "v2 count=1" "$(msw read $DEV | cut -d' ' -f1-2)" "fresh v2" || return
+	expect ok "$(msw unload msw_dev)" "rmmod again" || return
+	pass
+}
+
+# vmalloc and vmap areas in use (module memory, staging copies, aliases)
+vmalloc_areas() { grep -cE ' (vmalloc|vmap)$' /proc/vmallocinfo; }
+meminfo() { sed -n "s/^$1: *\([0-9]*\) kB/\1/p" /proc/meminfo; }
+
+test_leaks() {
+	start leaks
+	expect ok "$(load v1)" "load v1" || return
+	mkdev
+	expect ok "$(load msw_user_v1)" "load msw_user" || return
+	load v2 >/dev/null; load v1 >/dev/null
+	sleep 2; sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+	vm0=$(vmalloc_areas); used0=$(meminfo VmallocUsed); slab0=$(meminfo Slab)
+	i=0
+	while [ $i -lt 100 ]; do
+		b=v2; [ $((i % 2)) = 1 ] && b=v1
+		r=$(load $b)
+		[ "$r" = ok ] || { fail "swap $i to $b: $r"; return; }
+		i=$((i + 1))
+	done
+	expect v1 "$(version)" "after 100 swaps" || return
+	expect 1 "$(param dev_version)" "user after 100 swaps" || return
+	expect 102 "$(hs msw_dev swaps)" "swap count" || return
+	# Replaced versions are freed after a grace period, from a work item.
+	sleep 2; sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+	vm1=$(vmalloc_areas); used1=$(meminfo VmallocUsed); slab1=$(meminfo Slab)
+	echo "leaks: vmalloc areas $vm0 -> $vm1, VmallocUsed $used0 -> $used1 kB, Slab $slab0 -> $slab1 kB"
+	expect "$vm0" "$vm1" "vmalloc areas" || return
+	expect "$used0" "$used1" "VmallocUsed" || return
+	[ $((slab1 - slab0)) -lt 256 ] || { fail "Slab grew by $((slab1 - slab0)) kB"; return; }
+	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	pass
+}
+
+# Last: modules_disabled cannot be turned off again.
+test_modules_disabled() {
+	start modules_disabled
+	expect ok "$(load v1)" "load v1" || return
+	mkdev
+	echo 1 > /proc/sys/kernel/modules_disabled
+	expect "error 1" "$(load v2 | cut -d' ' -f1-2)" "swap with modules disabled" || return
+	expect v1 "$(version)" "still v1" || return
+	pass
+}
+
+run_tests() {
+	test_fresh_load
+	test_eexist
+	test_idle_swap
+	test_users
+	test_failures
+	test_sleeping
+	test_hammer
+	test_chain
+	test_user_swap
+	test_rmmod
+	test_leaks
+	test_modules_disabled
+	echo "MSW-RESULT $([ $FAILED = 0 ] && echo PASS || echo FAIL)"
+}
+
+# ---- benchmark: prints MSW-BENCH lines that the host turns into ratios ----
+
+run_bench() {
+	n=${BENCH_N:-40}
+	echo "MSW-BENCH kernel $(uname -r) hotswap=$([ -e /sys/module/module/parameters/hotswap_tries ] && echo 1 || echo 0)"
+	# Normal loads: a module that is neither hotswappable nor a user of
+	# one (fat), the hotswappable msw_dev, and msw_user, which uses it.
+	echo "MSW-BENCH load fat $(msw bench-load $M/fat/fat.ko fat $n)"
+	echo "MSW-BENCH load v1 $(msw bench-load $M/v1/msw_dev.ko msw_dev $n)"
+	echo "MSW-BENCH size v1 $(wc -c < $M/v1/msw_dev.ko)"
+	msw load $M/v1/msw_dev.ko >/dev/null
+	mkdev
+	echo "MSW-BENCH load msw_user_v1 $(msw bench-load $M/msw_user_v1/msw_user.ko msw_user $n)"
+	echo "MSW-BENCH size msw_user_v1 $(wc -c < $M/msw_user_v1/msw_user.ko)"
+	msw load $M/msw_user_v1/msw_user.ko >/dev/null
+	for i in 1 2 3; do
+		echo "MSW-BENCH read before $(msw bench-read $DEV 20000)"
+	done
+	if [ -e /sys/module/msw_dev/hotswap ]; then
+		echo "MSW-BENCH kept msw_dev $(hs msw_dev kept_bytes)"
+		echo "MSW-BENCH kept msw_user $(hs msw_user kept_bytes)"
+		echo "MSW-BENCH resolve msw_user $(hs msw_user load_resolution_ns)"
+		i=0
+		while [ $i -lt $n ]; do
+			b=v2; [ $((i % 2)) = 1 ] && b=v1
+			msw load $M/$b/msw_dev.ko >/dev/null
+			s=
+			for f in total_ns quiescence_ns tries resolution_ns \
+				 relocation_ns relink_ns users replace_ns stopped_ns; do
+				s="$s $f=$(hs msw_dev $f)"
+			done
+			echo "MSW-BENCH swap$s"
+			i=$((i + 1))
+		done
+		echo "MSW-BENCH swapcall $(msw bench-swap $M/v1/msw_dev.ko $M/v2/msw_dev.ko $n)"
+		# An even number of swaps: v1 runs again, the same code as before.
+		for i in 1 2 3; do
+			echo "MSW-BENCH read after $(msw bench-read $DEV 20000) $(version)"
+		done
+	fi
+	echo "MSW-RESULT PASS"
+}
+
+# ---- a kernel built with the series but CONFIG_MODULE_HOTSWAP off ----
+
+run_off() {
+	start off_load
+	expect ok "$(load v1)" "load of a hotswappable image" || return
+	mkdev
+	expect v1 "$(version)" "device" || return
+	[ -e /sys/module/msw_dev/hotswap ] && { fail "hotswap state without CONFIG_MODULE_HOTSWAP"; return; }
+	expect "error 17" "$(load v2 | cut -d' ' -f1-2)" "second load of the name" || return
+	expect ok "$(load msw_user_v1)" "load of a user" || return
+	expect 1 "$(param dev_version)" "user" || return
+	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	pass
+	echo "MSW-RESULT $([ $FAILED = 0 ] && echo PASS || echo FAIL)"
+}
+
+case $1 in
+test) run_tests ;;
+off) run_off ;;
+bench) run_bench ;;
+*) echo "usage: run.sh test|bench|off"; echo "MSW-RESULT FAIL" ;;
+esac

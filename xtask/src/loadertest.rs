@@ -1,0 +1,562 @@
+//! The loader's QEMU tests and benchmark (`cargo xtask loader-test`, part of
+//! `cargo xtask test`, and `cargo xtask bench loader`).
+//!
+//! The selftest modules in `loader/selftests/` are built against a kernel
+//! tree (each build a separate `M=` directory, since every version of a
+//! module has the same name), packed into a busybox initramfs with the
+//! guest helper `msw` and `loader/selftests/run.sh`, and the tree's kernel
+//! is booted under QEMU. `run.sh` prints one `MSW-TEST <name> PASS|FAIL`
+//! line per test and `MSW-BENCH` lines for the benchmark.
+
+use crate::kernel::{Tree, Variant};
+use crate::paths;
+use crate::qemu::{kernel_problems, Boot, BootLog, Initramfs};
+use crate::util::{run, Cmd};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One build of a selftest module.
+struct Build {
+    /// Directory under `modules/` in the guest, and the build's name.
+    dir: &'static str,
+    /// Module name (every version of a module has the same).
+    module: &'static str,
+    /// Source, relative to `loader/selftests/`.
+    source: &'static str,
+    /// Extra compiler flags (the failure injections).
+    cflags: &'static str,
+}
+
+const fn b(
+    dir: &'static str,
+    module: &'static str,
+    source: &'static str,
+    cflags: &'static str,
+) -> Build {
+    Build {
+        dir,
+        module,
+        source,
+        cflags,
+    }
+}
+
+const DEV_V1: &str = "msw_dev/msw_dev_v1.c";
+const DEV_V2: &str = "msw_dev/msw_dev_v2.c";
+const DEV_V3: &str = "msw_dev/msw_dev_v3.c";
+
+/// msw_dev builds first: the users link against v1's Module.symvers.
+const BUILDS: &[Build] = &[
+    b("v1", "msw_dev", DEV_V1, ""),
+    b("v2", "msw_dev", DEV_V2, ""),
+    b("v3", "msw_dev", DEV_V3, ""),
+    b("v2_fail_layout", "msw_dev", DEV_V2, "-DMSW_FAIL_LAYOUT"),
+    b("v2_fail_old", "msw_dev", DEV_V2, "-DMSW_FAIL_OLD"),
+    b("v2_fail_reloc", "msw_dev", DEV_V2, "-DMSW_FAIL_RELOC"),
+    b("v2_fail_replace", "msw_dev", DEV_V2, "-DMSW_FAIL_REPLACE"),
+    b("v2_fail_dangling", "msw_dev", DEV_V2, "-DMSW_FAIL_DANGLING"),
+    b("v2_nohotswap", "msw_dev", DEV_V2, "-DMSW_NO_HOTSWAP"),
+    b("v2_fail_abi", "msw_dev", DEV_V2, "-DMSW_FAIL_ABI"),
+    b(
+        "v2_fail_static_call",
+        "msw_dev",
+        DEV_V2,
+        "-DMSW_FAIL_STATIC_CALL",
+    ),
+    b("v3_fail_cancel", "msw_dev", DEV_V3, "-DMSW_FAIL_CANCEL"),
+    b("msw_user_v1", "msw_user", "msw_user/msw_user_v1.c", ""),
+    b(
+        "msw_user_v1_hs",
+        "msw_user",
+        "msw_user/msw_user_v1.c",
+        "-DMSW_USER_HOTSWAP",
+    ),
+    b("msw_user_v2", "msw_user", "msw_user/msw_user_v2.c", ""),
+];
+
+/// Every test `run.sh test` must report as passed.
+const TESTS: &[&str] = &[
+    "fresh_load",
+    "eexist",
+    "idle_swap",
+    "users",
+    "refuse_layout",
+    "refuse_old_symbol",
+    "refuse_relocation",
+    "refuse_replace_error",
+    "refuse_dangling",
+    "refuse_cancel",
+    "refuse_static_call",
+    "refuse_abi",
+    "refuse_malformed",
+    "refuse_unprivileged",
+    "after_refusals",
+    "sleeping",
+    "hammer",
+    "chain",
+    "user_swap",
+    "rmmod_after_swap",
+    "leaks",
+    "modules_disabled",
+];
+
+fn selftests_dir() -> PathBuf {
+    paths::repo_root().join("loader/selftests")
+}
+
+fn work_dir(variant: Variant) -> PathBuf {
+    let name = match variant {
+        Variant::Hotswap => "hotswap",
+        Variant::Stock => "stock",
+    };
+    paths::cache_dir().join("loader-tests").join(name)
+}
+
+/// Builds every selftest module against `tree` into `out/modules/`.
+fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
+    let src = selftests_dir();
+    let modules = out.join("modules");
+    if modules.exists() {
+        std::fs::remove_dir_all(&modules)?;
+    }
+    let symvers = modules.join("v1/Module.symvers");
+    for build in BUILDS {
+        let dir = modules.join(build.dir);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(
+            src.join(build.source),
+            dir.join(format!("{}.c", build.module)),
+        )
+        .with_context(|| format!("copying {}", build.source))?;
+        std::fs::copy(src.join("msw_dev/msw_dev.h"), dir.join("msw_dev.h"))?;
+        let mut kbuild = format!("obj-m := {}.o\n", build.module);
+        let mut cflags = build.cflags.to_string();
+        if tree.variant == Variant::Stock {
+            // The stock tree has no <linux/modswap.h>: the markers are
+            // ordinary sections to it.
+            cflags.push_str(&format!(
+                " -I{}",
+                paths::repo_root().join("loader/include").display()
+            ));
+        }
+        if !cflags.trim().is_empty() {
+            kbuild.push_str(&format!("ccflags-y += {}\n", cflags.trim()));
+        }
+        std::fs::write(dir.join("Kbuild"), kbuild)?;
+        let mut make = tree
+            .make()
+            .arg(format!("M={}", dir.display()))
+            .arg("modules");
+        if build.module != "msw_dev" {
+            make = make.arg(format!("KBUILD_EXTRA_SYMBOLS={}", symvers.display()));
+        }
+        crate::util::output(make)
+            .with_context(|| format!("building selftest module {}", build.dir))?;
+        let ko = dir.join(format!("{}.ko", build.module));
+        if !ko.exists() {
+            bail!("{} was not built", ko.display());
+        }
+    }
+    Ok(())
+}
+
+/// The guest helper, linked statically.
+fn build_helper(out: &Path) -> Result<PathBuf> {
+    let bin = out.join("msw");
+    run(Cmd::new("gcc")
+        .args(["-static", "-O2", "-Wall", "-Werror", "-o"])
+        .arg(&bin)
+        .arg(selftests_dir().join("tools/msw.c")))?;
+    Ok(bin)
+}
+
+const INIT: &str = r#"#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+suite=$(sed -n 's/.*msw\.suite=\([a-z]*\).*/\1/p' /proc/cmdline)
+sh /selftests/run.sh "$suite"
+echo MSW-DONE
+poweroff -f
+"#;
+
+fn initramfs(tree: &Tree, out: &Path, helper: &Path) -> Result<PathBuf> {
+    let init = out.join("init");
+    std::fs::write(&init, INIT)?;
+    let mut fs = Initramfs::new();
+    fs.busybox()?;
+    fs.file("/init", &init, 0o755)
+        .file("/bin/msw", helper, 0o755)
+        .dir("/selftests")
+        .file("/selftests/run.sh", &selftests_dir().join("run.sh"), 0o755)
+        .dir("/modules");
+    for build in BUILDS {
+        let dir = format!("/modules/{}", build.dir);
+        fs.dir(&dir);
+        let ko = out
+            .join("modules")
+            .join(build.dir)
+            .join(format!("{}.ko", build.module));
+        fs.file(&format!("{dir}/{}.ko", build.module), &ko, 0o644);
+    }
+    // A real module of the tree that has nothing to do with hotswap, for
+    // the load benchmark.
+    fs.dir("/modules/fat").file(
+        "/modules/fat/fat.ko",
+        &tree.dir.join("fs/fat/fat.ko"),
+        0o644,
+    );
+    let cpio = out.join("initramfs.cpio");
+    fs.build(&tree.dir, &cpio)?;
+    Ok(cpio)
+}
+
+/// Builds everything for `tree` and boots it with `run.sh <suite>`.
+fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLog> {
+    let out = work_dir(tree.variant);
+    std::fs::create_dir_all(&out)?;
+    build_modules(tree, &out)?;
+    let helper = build_helper(&out)?;
+    let cpio = initramfs(tree, &out, &helper)?;
+    let log = out.join(format!("serial-{suite}.log"));
+    let mut boot = Boot::new(tree.bzimage(), cpio, log.clone());
+    // Benchmarks keep the kernel's messages off the (slow) serial console.
+    let quiet = if suite == "bench" { " loglevel=4" } else { "" };
+    boot.append = format!("msw.suite={suite}{quiet}");
+    boot.timeout = timeout;
+    let result = boot.run()?;
+    eprintln!(
+        "loader: {suite} run on the {:?} kernel took {:.1} s (log: {})",
+        tree.variant,
+        result.elapsed.as_secs_f64(),
+        log.display()
+    );
+    Ok(result)
+}
+
+/// What `run.sh off` must report on a kernel with CONFIG_MODULE_HOTSWAP off.
+const OFF_TESTS: &[&str] = &["off_load"];
+
+/// Checks a test run's log: every test passed, nothing else went wrong.
+fn check_test_log(log: &BootLog) -> Vec<String> {
+    check_log(log, TESTS)
+}
+
+fn check_log(log: &BootLog, tests: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut results = BTreeMap::new();
+    for line in log.text.lines() {
+        if let Some(rest) = line.strip_prefix("MSW-TEST ") {
+            let (name, verdict) = rest.split_once(' ').unwrap_or((rest, ""));
+            results.insert(name.to_string(), verdict.to_string());
+            if verdict != "PASS" {
+                problems.push(format!("test {name}: {verdict}"));
+            }
+        }
+    }
+    for t in tests {
+        if !results.contains_key(*t) {
+            problems.push(format!("test {t} did not report"));
+        }
+    }
+    if !log.text.lines().any(|l| l == "MSW-RESULT PASS") {
+        problems.push("run.sh did not report MSW-RESULT PASS".into());
+    }
+    for p in kernel_problems(&log.text) {
+        problems.push(format!("kernel log: {p}"));
+    }
+    if log.timed_out {
+        problems.push("QEMU timed out".into());
+    } else if !log.powered_off {
+        problems.push("the guest did not power off (panic or crash?)".into());
+    }
+    problems
+}
+
+/// The QEMU loader tests on the hotswap kernel `tree`.
+pub fn test(tree: &Tree) -> Result<()> {
+    let log = boot(tree, "test", Duration::from_secs(600))?;
+    let problems = check_test_log(&log);
+    let passed = log
+        .text
+        .lines()
+        .filter(|l| l.starts_with("MSW-TEST ") && l.ends_with(" PASS"))
+        .count();
+    if !problems.is_empty() {
+        bail!(
+            "loader QEMU tests failed ({passed} passed):\n  {}\n(full log: {})",
+            problems.join("\n  "),
+            work_dir(tree.variant).join("serial-test.log").display()
+        );
+    }
+    eprintln!("loader: {passed} QEMU tests passed, no kernel warnings");
+    Ok(())
+}
+
+/// On a tree built with the series and CONFIG_MODULE_HOTSWAP off: modules,
+/// hotswappable images included, load and unload as without the series,
+/// and a second load of a name still fails with -EEXIST.
+pub fn test_off(tree: &Tree) -> Result<()> {
+    let log = boot(tree, "off", Duration::from_secs(300))?;
+    let problems = check_log(&log, OFF_TESTS);
+    if !problems.is_empty() {
+        bail!(
+            "loader tests with CONFIG_MODULE_HOTSWAP off failed:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    eprintln!("loader: modules load normally with CONFIG_MODULE_HOTSWAP off");
+    Ok(())
+}
+
+/// `MSW-BENCH <key> ...` lines of a bench run, by key.
+fn bench_lines(log: &BootLog) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in log.text.lines() {
+        if let Some(rest) = line.strip_prefix("MSW-BENCH ") {
+            let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
+            map.entry(key.to_string())
+                .or_default()
+                .push(value.to_string());
+        }
+    }
+    let problems = kernel_problems(&log.text);
+    if !problems.is_empty() || !log.text.contains("MSW-RESULT PASS") {
+        bail!("benchmark run failed:\n  {}", problems.join("\n  "));
+    }
+    Ok(map)
+}
+
+/// The number after `name=` or after the word `name` in `line`.
+fn value(line: &str, name: &str) -> Option<f64> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(v) = w.strip_prefix(&format!("{name}=")) {
+            return v.parse().ok();
+        }
+        if *w == name {
+            return words.get(i + 1)?.parse().ok();
+        }
+    }
+    None
+}
+
+fn lookup(map: &BTreeMap<String, Vec<String>>, key: &str, prefix: &str, name: &str) -> Result<f64> {
+    map.get(key)
+        .and_then(|v| v.iter().find(|l| l.starts_with(prefix)))
+        .and_then(|l| value(l, name))
+        .with_context(|| format!("benchmark output has no {key} {prefix} {name}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn pct(part: f64, whole: f64) -> f64 {
+    if whole == 0.0 {
+        0.0
+    } else {
+        100.0 * part / whole
+    }
+}
+
+/// `cargo xtask bench loader`: load time on the stock and the hotswap
+/// kernel, swap time and its breakdown, the read() path before and after a
+/// swap, and the memory kept for re-linking.
+pub fn bench() -> Result<()> {
+    let stock = crate::kernel::prepare(Variant::Stock)?;
+    let hotswap = crate::kernel::prepare(Variant::Hotswap)?;
+    let s = bench_lines(&boot(&stock, "bench", Duration::from_secs(900))?)?;
+    let h = bench_lines(&boot(&hotswap, "bench", Duration::from_secs(900))?)?;
+
+    println!("Loader benchmark: QEMU TCG, -smp 2. Times are emulated and the host is shared:");
+    println!("ratios use the fastest of N runs (noise only adds time); medians in brackets.");
+    println!();
+    for (m, what) in [
+        ("fat", "fat.ko (not hotswappable)"),
+        ("v1", "msw_dev (hotswappable)"),
+        ("msw_user_v1", "msw_user (uses msw_dev)"),
+    ] {
+        let (ls, lh) = (
+            lookup(&s, "load", m, "min_ns")?,
+            lookup(&h, "load", m, "min_ns")?,
+        );
+        let (ms, mh) = (
+            lookup(&s, "load", m, "load_ns")?,
+            lookup(&h, "load", m, "load_ns")?,
+        );
+        println!(
+            "normal load of {what:<27} stock {:>6.0} us [{:.0}], hotswap kernel {:>6.0} us [{:.0}]: {:+.1}% (paper: +3.45%)",
+            ls / 1e3,
+            ms / 1e3,
+            lh / 1e3,
+            mh / 1e3,
+            pct(lh - ls, ls)
+        );
+    }
+
+    let swaps = h.get("swap").cloned().unwrap_or_default();
+    if swaps.is_empty() {
+        bail!("the hotswap kernel run reported no swaps");
+    }
+    let col = |name: &str| median(swaps.iter().filter_map(|l| value(l, name)).collect());
+    let load = lookup(&h, "load", "v1", "min_ns")?;
+    let syscall = lookup(&h, "swapcall", "", "min_ns")?;
+    let syscall_median = lookup(&h, "swapcall", "", "swap_ns")?;
+    let total = col("total_ns");
+    println!();
+    println!(
+        "swap of msw_dev (v1 <-> v2, 1 user): {:.0} us [{:.0}] as seen by finit_module() = {:.0}% of its normal load (paper: 139%)",
+        syscall / 1e3,
+        syscall_median / 1e3,
+        pct(syscall, load)
+    );
+    println!(
+        "in-kernel breakdown, median of {} swaps, total {:.0} us:",
+        swaps.len(),
+        total / 1e3
+    );
+    let parts = [
+        ("quiescence detection", col("quiescence_ns")),
+        ("symbol resolution", col("resolution_ns")),
+        ("relocation", col("relocation_ns")),
+        ("re-linking users", col("relink_ns")),
+        ("replace handler", col("replace_ns")),
+    ];
+    let known: f64 = parts.iter().map(|p| p.1).sum();
+    for (name, v) in parts {
+        println!("  {name:<22} {:>8.1} us {:>5.1}%", v / 1e3, pct(v, total));
+    }
+    println!(
+        "  {:<22} {:>8.1} us {:>5.1}% (reading and checking the image, allocation, protections, sysfs)",
+        "other",
+        (total - known) / 1e3,
+        pct(total - known, total)
+    );
+    println!(
+        "  machine stopped        {:>8.1} us (quiescence check, static sections, replace, re-link, merge)",
+        col("stopped_ns") / 1e3
+    );
+    let resolve_user = lookup(&h, "resolve", "msw_user", "msw_user")?;
+    println!(
+        "re-linking msw_user took {:.0}% of its normal symbol resolution ({:.1} us) (paper: 35%)",
+        pct(col("relink_ns"), resolve_user),
+        resolve_user / 1e3
+    );
+
+    let min_of = |map: &BTreeMap<String, Vec<String>>, prefix: &str| -> f64 {
+        map.get("read")
+            .map(|v| {
+                v.iter()
+                    .filter(|l| l.starts_with(prefix))
+                    .filter_map(|l| value(l, "read_ns"))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .unwrap_or(f64::NAN)
+    };
+    let (rb, ra, rs) = (
+        min_of(&h, "before"),
+        min_of(&h, "after"),
+        min_of(&s, "before"),
+    );
+    println!();
+    println!(
+        "read() of /dev/msw (v1): {rb:.0} ns before any swap, {ra:.0} ns after {} swaps: ratio {:.2}; stock kernel {rs:.0} ns: ratio {:.2}",
+        2 * swaps.len(),
+        ra / rb,
+        ra / rs
+    );
+
+    println!();
+    for (m, build) in [("msw_dev", "v1"), ("msw_user", "msw_user_v1")] {
+        let kept = lookup(&h, "kept", m, m)?;
+        let size = lookup(&h, "size", build, build)?;
+        println!(
+            "kept for hotswap/re-linking by {m:<8}: {kept:>6.0} bytes for a {size:.0}-byte .ko ({:.1}%)",
+            pct(kept, size)
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(text: &str) -> BootLog {
+        BootLog {
+            text: text.to_string(),
+            timed_out: false,
+            powered_off: true,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_complete_passing_run_is_accepted() {
+        let mut text: String = TESTS
+            .iter()
+            .map(|t| format!("MSW-TEST {t} PASS\n"))
+            .collect();
+        text.push_str("MSW-RESULT PASS\nreboot: Power down\n");
+        assert!(check_test_log(&log(&text)).is_empty());
+    }
+
+    #[test]
+    fn failures_missing_tests_and_warnings_are_reported() {
+        let text = "MSW-TEST fresh_load PASS\nMSW-TEST eexist FAIL: load: expected 'x'\n\
+                    [ 1.0] WARNING: CPU: 1 PID: 9 at kernel/module/hotswap.c:10\nMSW-RESULT FAIL\n";
+        let p = check_test_log(&log(text));
+        assert!(p.iter().any(|p| p.contains("eexist: FAIL")));
+        assert!(p.iter().any(|p| p.contains("test leaks did not report")));
+        assert!(p.iter().any(|p| p.contains("WARNING")));
+        assert!(p.iter().any(|p| p.contains("MSW-RESULT PASS")));
+    }
+
+    #[test]
+    fn bench_values_parse() {
+        assert_eq!(
+            value("v1 load_ns 1234 min_ns 1000", "load_ns"),
+            Some(1234.0)
+        );
+        assert_eq!(value("v1 load_ns 1234 min_ns 1000", "min_ns"), Some(1000.0));
+        assert_eq!(value(" total_ns=5 tries=1", "tries"), Some(1.0));
+        assert_eq!(value("msw_dev 1716", "msw_dev"), Some(1716.0));
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn every_test_in_run_sh_is_expected_and_every_build_exists() {
+        let script = std::fs::read_to_string(selftests_dir().join("run.sh")).unwrap();
+        for t in TESTS {
+            assert!(
+                script.contains(&format!("start {t}")),
+                "run.sh has no test {t}"
+            );
+        }
+        let started = script
+            .lines()
+            .filter(|l| l.trim_start().starts_with("start "))
+            .count();
+        assert_eq!(
+            started,
+            TESTS.len() + OFF_TESTS.len(),
+            "run.sh starts tests that TESTS does not list"
+        );
+        for build in BUILDS {
+            assert!(
+                selftests_dir().join(build.source).exists(),
+                "{}",
+                build.source
+            );
+        }
+    }
+}
