@@ -129,3 +129,47 @@ fn analysis_is_deterministic() {
     let b = serde_json::to_string(&analyse(&dir)).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn elf_cross_check_reports_address_uses_of_private_globals() {
+    use modswap_annotate::analyze::elf_check;
+    let (_tmp, dir) = build_fixture("escape");
+    let mut md = kbuild::discover(&dir, Some(Path::new(DEBIAN_HEADERS))).unwrap();
+    md.load_commands().unwrap();
+    let program = source::parse(&md, source::Options::default()).unwrap();
+    let mut a = analyze::analyze(&program);
+    let built = elf_check::built(&md);
+    let check = elf_check::cross_check(&a, &built);
+    assert_eq!(check.checked, ["esc"]);
+    // Pretend the source analysis had missed esc_fs_type's escape: the
+    // object's `register_filesystem(&esc_fs_type)` gives it away.
+    let g = a.modules[0]
+        .globals
+        .iter_mut()
+        .find(|g| g.key == "esc_fs_type")
+        .unwrap();
+    g.escapes = false;
+    g.class = Class::None;
+    let check = elf_check::cross_check(&a, &built);
+    let w: Vec<_> = check
+        .warnings
+        .iter()
+        .filter(|w| w.key == "esc_fs_type")
+        .collect();
+    assert!(!w.is_empty(), "{:#?}", check.warnings);
+    // esc_init() is `init_module` in the object (module_init makes the alias).
+    assert!(w.iter().any(|w| w.text.contains("init_module()")), "{w:#?}");
+    assert_eq!(w[0].file, "escape/main.c");
+    // A module whose sources are newer than its .ko is not checked.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let main = dir.join("main.c");
+    let text = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, text).unwrap();
+    let check = elf_check::cross_check(&a, &built);
+    assert!(check.checked.is_empty());
+    assert!(
+        check.notes[0].contains("older than its sources"),
+        "{:?}",
+        check.notes
+    );
+}

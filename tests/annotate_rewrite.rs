@@ -64,8 +64,11 @@ fn annotated_fixture_builds_and_second_run_changes_nothing() {
             ".static_old.esc_debug",
             ".static_old.esc_fs_type",
             ".static_old.esc_items",
+            ".static_old.esc_left",
             ".static_old.esc_lock",
             ".static_old.esc_misc",
+            ".static_old.esc_root",
+            ".static_old.esc_seed",
             ".static_old.esc_watch",
         ]
     );

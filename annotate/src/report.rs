@@ -46,6 +46,9 @@ pub struct GlobalReport {
     pub reassign: Vec<String>,
     pub marker: Marker,
     pub evidence: Vec<Evidence>,
+    /// ELF cross-check warnings: the built object uses the address of a
+    /// global the source analysis found private.
+    pub elf_warnings: Vec<String>,
 }
 
 /// Builds the report from the analysis and the rewrite plan.
@@ -75,6 +78,7 @@ pub fn build(analysis: &Analysis, plan: &Plan) -> Report {
                             .cloned()
                             .unwrap_or(Marker::NotNeeded),
                         evidence: g.evidence.clone(),
+                        elf_warnings: Vec::new(),
                     })
                     .collect(),
             })
@@ -84,6 +88,31 @@ pub fn build(analysis: &Analysis, plan: &Plan) -> Report {
 }
 
 impl Report {
+    /// Adds the ELF cross-check: warnings to their globals, notes to the
+    /// report's notes.
+    pub fn add_elf_check(&mut self, check: &crate::analyze::elf_check::ElfCheck) {
+        for w in &check.warnings {
+            if let Some(g) = self
+                .modules
+                .iter_mut()
+                .filter(|m| m.name == w.module)
+                .flat_map(|m| m.globals.iter_mut())
+                .find(|g| g.name == w.key)
+            {
+                g.elf_warnings.push(w.text.clone());
+            }
+        }
+        self.notes.extend(check.notes.iter().cloned());
+        if !check.checked.is_empty() {
+            self.notes.push(format!(
+                "ELF cross-check: {} warning(s) on {}",
+                check.warnings.len(),
+                check.checked.join(", ")
+            ));
+        }
+        self.notes.sort();
+    }
+
     /// Pretty-printed JSON, one stable layout.
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("the report serializes") + "\n"
@@ -151,6 +180,9 @@ impl Report {
                 }
                 for e in &g.evidence {
                     s.push_str(&format!("    - {}:{}: {}\n", e.file, e.line, e.text));
+                }
+                for w in &g.elf_warnings {
+                    s.push_str(&format!("    warning: {w}\n"));
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! - `loader-test`: the loader's QEMU tests only.
 //! - `bench loader`: the loader benchmark (stock vs hotswap kernel in QEMU).
 //! - `bench kbuild`: the Kbuild fragment on fs/fat (full and incremental checks).
+//! - `bench annotate`: speed and memory of `modswap annotate`.
 //! - `quickstart`: set up, run `modswap annotate fs/fat` on the installed
 //!   kernel source, build, inspect and verify the example modules
 //!   (the README's main command).
@@ -13,6 +14,7 @@
 //!   under a web load in QEMU, with its summary.
 //! - `bench e2e`: the experiment's figures (the paper's tables 1-3 and 6).
 
+mod bench;
 mod e2e;
 mod kbuild_bench;
 mod kernel;
@@ -53,11 +55,10 @@ enum Task {
     /// Build the hotswap kernel and run the loader's QEMU tests.
     LoaderTest,
     /// Run a benchmark and print its figures.
-    Bench {
-        #[arg(value_enum)]
-        target: BenchTarget,
-    },
-    /// Set up, build the example modules, inspect and verify them.
+    #[command(subcommand)]
+    Bench(BenchTask),
+    /// Set up, run `modswap annotate fs/fat` on the installed kernel
+    /// source, build, inspect and verify the example modules.
     Quickstart,
     /// Run the paper's experiment (fat, vfat, msdos, bfs hotswapped under a
     /// web load in QEMU) and print its summary.
@@ -71,14 +72,17 @@ enum Task {
     },
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum BenchTarget {
+#[derive(Subcommand)]
+enum BenchTask {
     /// Module loading and hotswapping, stock vs hotswap kernel, in QEMU.
     Loader,
     /// The Kbuild fragment on fs/fat: full and incremental modswap-check.
     Kbuild,
     /// The fat/vfat experiment: load, swap, re-resolution, request rate, memory.
     E2e,
+    /// `modswap annotate` on fs/fat beside Kbuild's compile time, and on
+    /// every module directory under fs/.
+    Annotate(bench::annotate::Args),
 }
 
 fn main() -> Result<()> {
@@ -102,21 +106,15 @@ fn main() -> Result<()> {
             setup::debian_packages()?;
             loadertest::test(&kernel::prepare(kernel::Variant::Hotswap)?)
         }
-        Task::Bench {
-            target: BenchTarget::Loader,
-        } => {
+        Task::Bench(BenchTask::Loader) => {
             setup::debian_packages()?;
             loadertest::bench()
         }
-        Task::Bench {
-            target: BenchTarget::Kbuild,
-        } => {
+        Task::Bench(BenchTask::Kbuild) => {
             setup::all()?;
             kbuild_bench::bench()
         }
-        Task::Bench {
-            target: BenchTarget::E2e,
-        } => {
+        Task::Bench(BenchTask::E2e) => {
             setup::debian_packages()?;
             e2e::bench()
         }
@@ -125,6 +123,7 @@ fn main() -> Result<()> {
             setup::all()?;
             e2e::demo(rounds, clients)
         }
+        Task::Bench(BenchTask::Annotate(args)) => bench::annotate::run_bench(&args),
     }
 }
 

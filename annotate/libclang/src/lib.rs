@@ -59,6 +59,9 @@ pub enum Error {
     /// An argument contains a NUL byte.
     #[error("argument for {file} contains a NUL byte: {arg:?}")]
     NulInArgument { file: PathBuf, arg: String },
+    /// A thread to run libclang on could not be started.
+    #[error("cannot start a libclang thread: {reason}")]
+    Thread { reason: String },
 }
 
 /// The library, loaded once per process and shared by every thread.

@@ -1,13 +1,19 @@
-//! Where addresses go: a flow-insensitive, field-insensitive points-to
-//! analysis (Andersen style) over the whole module directory, solved to a
-//! fixed point.
+//! Where addresses go: a flow-insensitive points-to analysis (Andersen
+//! style) over the whole module directory, solved with a worklist.
 //!
-//! Memory is abstracted into cells: each global, each local (parameters
-//! included) of each body, each body's return value, and one cell per
-//! member of each record type defined in the module directory (heap objects
-//! of the module's own types, e.g. fat's per-mount `struct msdos_sb_info`).
-//! Objects are globals, locals, functions of the directory, and `Unknown`
-//! (anything the kernel hands in).
+//! Memory is abstracted into nodes: each global (one node per top-level
+//! member, plus one for the whole), each local (parameters included) of
+//! each body, each body's return value, one node per member of each record
+//! type defined in the module directory (heap objects of the module's own
+//! types, e.g. fat's per-mount `struct msdos_sb_info`), temporaries for
+//! expressions, and the escape nodes. Objects are globals, locals,
+//! functions of the directory, and `Unknown` (anything the kernel hands in).
+//!
+//! The facts of the bodies and the initializers are compiled once into
+//! constraints: base facts (`&g` flows into a node), copy edges, and
+//! constraints on pointer nodes (loads, stores, indirect calls) that add
+//! edges as the pointer's objects become known. Every (node, object) pair is
+//! propagated once, so the cost follows the size of the solution.
 //!
 //! A value escapes when it reaches memory that outlives the module version
 //! being replaced or that the kernel reads:
@@ -20,12 +26,13 @@
 //!   The flow is still followed (fat copies `sbi->dir_ops` into
 //!   `inode->i_op`), so the evidence shows the kernel sink when there is one.
 //!
-//! Every fact that moves an object into a cell is remembered (first one
-//! wins), so each escape comes with the chain of steps that led to it.
+//! The first way each object reaches each node is remembered as a compact
+//! label, so every escape comes with the chain of steps that led to it,
+//! rendered as text only when a report asks for it.
 
 use super::index::{FId, GId, Index};
 use crate::ir::{Callee, Expr, FactKind, Init, Place, Ref, Type, TypeId, TypeTable, Val};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// An abstract object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,21 +45,23 @@ pub(crate) enum Obj {
     Unknown,
 }
 
+/// An interned member name.
+pub(crate) type Sym = u32;
+
+type Node = u32;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum CellKey {
+enum Key {
     /// What a global holds in one top-level member (its first field name
     /// after array indices), or outside any known member.
     Global(GId, Option<Sym>),
+    /// Everything a global holds.
+    GlobalAll(GId),
     Local(FId, u32),
     Ret(FId),
     /// A member of a record type of the module directory: (record, member).
     Field(String, String),
 }
-
-type Cell = usize;
-
-/// An interned member name.
-pub(crate) type Sym = u32;
 
 /// The top-level member a path starts with, skipping array indices:
 /// `nb.notifier_call` -> `nb`, `[3].procname` -> `procname`, `[]` -> none.
@@ -66,47 +75,72 @@ fn first_member(path: &str) -> Option<&str> {
     (end > 0).then(|| &p[..end])
 }
 
-/// One step of an evidence chain.
+/// What a fact does with a value, for evidence texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum What {
+    PassedParam { t: FId, idx: u32 },
+    PassedVariadic { t: FId },
+    PassedExternal,
+    PassedIndirect,
+    Returned,
+    Asm,
+    StoredKernelGlobal,
+    StoredLocal { f: FId, l: u32 },
+    StoredHeap,
+    StoredKernelField,
+    StoredUnknown,
+    StoredGlobal { g: GId },
+}
+
+/// How an object got into a node (compact; rendered on demand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    /// A plain copy (temporaries, loads): not a step of its own.
+    Copy,
+    /// Fact `i` of body `f`.
+    Fact {
+        f: FId,
+        i: u32,
+        what: What,
+        writable: bool,
+    },
+    /// Item `item` of the flattened initializer of `g`.
+    Init { g: GId, item: u32, writable: bool },
+    /// Exported by the `EXPORT_SYMBOL*` that made global `by`.
+    Export { by: GId },
+    /// In a section the module loader hands to the kernel.
+    Section { g: GId },
+    /// The kernel calls function `f` and gets what it returns.
+    ReturnToKernel { f: FId },
+    /// What escaping object `o` holds escapes with it.
+    Holder { o: Obj },
+    /// The kernel passes its own pointers to the functions it calls.
+    KernelArgs,
+}
+
+impl Label {
+    fn writable(self) -> bool {
+        match self {
+            Label::Fact { writable, .. } | Label::Init { writable, .. } => writable,
+            _ => false,
+        }
+    }
+}
+
+/// One step of an evidence chain, rendered.
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
     pub file: String,
     pub line: u32,
     pub text: String,
-    /// The cell the object came from (None: its address is taken here).
-    from: Option<Cell>,
-    /// The object escapes because it is held by this escaping object; its
-    /// chain continues with the holder's.
-    holder: Option<Obj>,
-    /// Stored as a pointer to non-const.
-    writable: bool,
-}
-
-impl Step {
-    pub fn new(file: &str, line: u32, text: String) -> Step {
-        Step {
-            file: file.to_string(),
-            line,
-            text,
-            from: None,
-            holder: None,
-            writable: false,
-        }
-    }
-}
-
-/// The step of fact `i` of body `f`: `what: source text`.
-fn mk(ix: &Index<'_>, f: FId, i: usize, what: &str) -> Step {
-    let fact = &ix.body(f).facts[i];
-    Step::new(
-        &fact.loc.file,
-        fact.loc.line,
-        format!("{what}: {}", fact.text),
-    )
+    /// Where the object came from (internal: the chain continues there).
+    from: Option<Node>,
+    label: Label,
 }
 
 /// Where an escape ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sink {
+enum Sink {
     Kernel,
     Heap,
 }
@@ -131,97 +165,147 @@ const BUILTIN_NO_ESCAPE: &[&str] = &[
     "__builtin_offsetof",
 ];
 
+/// A load through a pointer node: `dst` gets what the pointed-to memory holds.
+struct LoadC {
+    member: Option<Sym>,
+    /// The module record member cell, when the load reads one (then an
+    /// unknown pointer reads that cell, not the kernel's memory).
+    field: Option<Node>,
+    dst: Node,
+}
+
+/// A store through a pointer node: what `src` holds goes where it points.
+struct StoreC {
+    f: FId,
+    i: u32,
+    member: Option<Sym>,
+    src: Node,
+    writable: bool,
+    update: bool,
+}
+
+/// A call through a pointer node.
+struct CallC {
+    f: FId,
+    i: u32,
+    args: Vec<(Node, bool)>,
+    dst: Node,
+}
+
+#[derive(Default)]
+struct NodeData {
+    pts: Vec<Obj>,
+    set: HashSet<Obj>,
+    out: Vec<(Node, Label)>,
+    loads: Vec<LoadC>,
+    stores: Vec<StoreC>,
+    calls: Vec<CallC>,
+}
+
 pub(crate) struct Flows<'p> {
     ix: &'p Index<'p>,
-    cells: HashMap<CellKey, Cell>,
-    /// The cells of each global.
-    global_cells: HashMap<GId, Vec<Cell>>,
+    keys: HashMap<Key, Node>,
+    nodes: Vec<NodeData>,
+    edges: HashSet<(Node, Node)>,
+    prov: HashMap<(Node, Obj), (Option<Node>, Label)>,
     syms: HashMap<String, Sym>,
-    pts: Vec<Vec<Obj>>,
-    members: HashSet<(Cell, Obj)>,
-    prov: HashMap<(Cell, Obj), Step>,
+    work: VecDeque<(Node, Obj)>,
+    escape_kernel_node: Node,
+    escape_heap_node: Node,
+    writable_node: Node,
+    /// Call results, by (body, fact).
+    results: HashMap<(FId, u32), Node>,
+    /// Escapes, rendered after solving.
     pub escape_kernel: BTreeMap<Obj, Step>,
     pub escape_heap: BTreeMap<Obj, Step>,
     /// Objects the kernel got as a pointer to non-const.
     pub writable_escape: BTreeMap<Obj, Step>,
     /// Globals the module writes at run time: the first write.
     pub module_writes: BTreeMap<GId, Step>,
-    /// Runtime stores into a global, by global: (path, values, step) for
-    /// re-assignment lists.
+    writes: BTreeMap<GId, (FId, u32, bool, String)>,
+    /// Run-time stores into a global, by global: (path, objects, stores a
+    /// string literal), for re-assignment lists.
     pub stores: BTreeMap<GId, Vec<(String, Vec<Obj>, bool)>>,
-    /// Record types the module writes through pointers it got from the
-    /// kernel: the first such write.
+    store_nodes: Vec<(GId, String, Node, bool)>,
+    /// Record types (of the module directory) the module writes through
+    /// pointers it got from the kernel: the first such write.
     pub unknown_writes: BTreeMap<String, Step>,
+    unknown_write_facts: BTreeMap<String, (FId, u32)>,
     /// Functions the kernel may call: address taken or exported.
     pub kernel_callable: HashSet<FId>,
-    changed: bool,
 }
 
 impl<'p> Flows<'p> {
     pub fn solve(ix: &'p Index<'p>) -> Flows<'p> {
         let mut fl = Flows {
             ix,
-            cells: HashMap::new(),
-            global_cells: HashMap::new(),
-            syms: HashMap::new(),
-            pts: Vec::new(),
-            members: HashSet::new(),
+            keys: HashMap::new(),
+            nodes: Vec::new(),
+            edges: HashSet::new(),
             prov: HashMap::new(),
+            syms: HashMap::new(),
+            work: VecDeque::new(),
+            escape_kernel_node: 0,
+            escape_heap_node: 0,
+            writable_node: 0,
+            results: HashMap::new(),
             escape_kernel: BTreeMap::new(),
             escape_heap: BTreeMap::new(),
             writable_escape: BTreeMap::new(),
             module_writes: BTreeMap::new(),
+            writes: BTreeMap::new(),
             stores: BTreeMap::new(),
+            store_nodes: Vec::new(),
             unknown_writes: BTreeMap::new(),
+            unknown_write_facts: BTreeMap::new(),
             kernel_callable: HashSet::new(),
-            changed: false,
         };
+        fl.escape_kernel_node = fl.temp();
+        fl.escape_heap_node = fl.temp();
+        fl.writable_node = fl.temp();
+        fl.callable();
         fl.roots();
         fl.initializers();
-        for f in fl.kernel_callable.clone() {
+        for f in 0..ix.bodies.len() as FId {
+            for i in 0..ix.body(f).facts.len() {
+                fl.compile(f, i as u32);
+            }
+        }
+        let mut callable: Vec<FId> = fl.kernel_callable.iter().copied().collect();
+        callable.sort();
+        for f in callable {
             for i in 0..ix.body(f).params {
-                let c = fl.cell(CellKey::Local(f, i));
-                fl.add(c, Obj::Unknown, || {
-                    Step::new("", 0, "the kernel passes its own pointers".into())
-                });
+                let n = fl.node(Key::Local(f, i));
+                fl.add(n, Obj::Unknown, None, Label::KernelArgs);
             }
+            let r = fl.node(Key::Ret(f));
+            let ek = fl.escape_kernel_node;
+            fl.edge(r, ek, Label::ReturnToKernel { f });
         }
-        // The facts never shrink, so this terminates; the bound is a guard.
-        for _round in 0..1000 {
-            if std::env::var_os("MODSWAP_DEBUG_FLOWS").is_some() {
-                eprintln!(
-                    "round {_round}: {} cells, {} members",
-                    fl.pts.len(),
-                    fl.members.len()
-                );
-            }
-            fl.changed = false;
-            for f in 0..ix.bodies.len() as FId {
-                let b = ix.body(f);
-                for i in 0..b.facts.len() {
-                    fl.apply(f, i);
-                }
-            }
-            fl.returns();
-            fl.closure();
-            if !fl.changed {
-                break;
-            }
-        }
+        fl.run();
+        fl.finish();
         fl
     }
 
-    fn cell(&mut self, k: CellKey) -> Cell {
-        if let Some(c) = self.cells.get(&k) {
-            return *c;
+    // ---- the graph ----
+
+    fn temp(&mut self) -> Node {
+        self.nodes.push(NodeData::default());
+        (self.nodes.len() - 1) as Node
+    }
+
+    fn node(&mut self, k: Key) -> Node {
+        if let Some(n) = self.keys.get(&k) {
+            return *n;
         }
-        let c = self.pts.len();
-        self.pts.push(Vec::new());
-        if let CellKey::Global(g, _) = k {
-            self.global_cells.entry(g).or_default().push(c);
+        let n = self.temp();
+        if let Key::Global(g, _) = k {
+            // Every member node feeds the global's whole-object node.
+            let all = self.node(Key::GlobalAll(g));
+            self.edge(n, all, Label::Copy);
         }
-        self.cells.insert(k, c);
-        c
+        self.keys.insert(k, n);
+        n
     }
 
     fn sym(&mut self, name: &str) -> Sym {
@@ -237,138 +321,357 @@ impl<'p> Flows<'p> {
         first_member(path).map(|m| self.sym(m))
     }
 
-    /// The cell a store into member `m` of `g` goes to.
-    fn global_cell(&mut self, g: GId, m: Option<Sym>) -> Cell {
-        self.cell(CellKey::Global(g, m))
-    }
-
-    /// What a load of member `m` of `g` may read: that member and what is
-    /// held outside known members; every cell for a load of the whole.
-    fn global_contents(&mut self, g: GId, m: Option<Sym>) -> Vec<(Obj, Option<Cell>)> {
-        let cells: Vec<Cell> = match m {
-            Some(_) => vec![self.global_cell(g, m), self.global_cell(g, None)],
-            None => self.global_cells.get(&g).cloned().unwrap_or_default(),
+    /// Adds `o` to `n` (the first way it arrives is remembered).
+    fn add(&mut self, n: Node, o: Obj, from: Option<Node>, label: Label) {
+        let o = if n == self.escape_kernel_node
+            || n == self.escape_heap_node
+            || n == self.writable_node
+        {
+            // Escape nodes hold objects, not pointers into them.
+            match o {
+                Obj::Global(g, _) => Obj::Global(g, None),
+                Obj::Local(..) => o,
+                _ => return,
+            }
+        } else {
+            o
         };
-        let mut out = Vec::new();
-        for c in cells {
-            out.extend(self.contents(c));
-        }
-        out
-    }
-
-    fn add(&mut self, c: Cell, o: Obj, step: impl FnOnce() -> Step) {
-        if self.members.insert((c, o)) {
-            self.pts[c].push(o);
-            self.prov.insert((c, o), step());
-            self.changed = true;
+        if self.nodes[n as usize].set.insert(o) {
+            self.nodes[n as usize].pts.push(o);
+            self.prov.insert((n, o), (from, label));
+            self.work.push_back((n, o));
         }
     }
 
-    fn contents(&self, c: Cell) -> Vec<(Obj, Option<Cell>)> {
-        self.pts[c].iter().map(|o| (*o, Some(c))).collect()
+    /// Adds the edge `src -> dst` and sends what `src` already holds.
+    fn edge(&mut self, src: Node, dst: Node, label: Label) {
+        if src == dst || !self.edges.insert((src, dst)) {
+            return;
+        }
+        self.nodes[src as usize].out.push((dst, label));
+        let held = self.nodes[src as usize].pts.clone();
+        for o in held {
+            self.send(src, o, dst, label);
+        }
     }
 
-    fn sink(
-        &mut self,
-        kind: Sink,
-        vals: &[(Obj, Option<Cell>)],
-        writable: bool,
-        step: impl Fn() -> Step,
-    ) {
-        for (o, from) in vals {
-            let o = match o {
-                Obj::Global(g, _) => Obj::Global(*g, None),
-                Obj::Local(..) => *o,
-                _ => continue,
-            };
-            let map = match kind {
-                Sink::Kernel => &mut self.escape_kernel,
-                Sink::Heap => &mut self.escape_heap,
-            };
-            let new = !map.contains_key(&o);
-            let new_w = writable && kind == Sink::Kernel && !self.writable_escape.contains_key(&o);
-            if !new && !new_w {
+    /// Propagates `o` along the edge `src -> dst`.
+    fn send(&mut self, src: Node, o: Obj, dst: Node, label: Label) {
+        self.add(dst, o, Some(src), label);
+        if dst == self.escape_kernel_node {
+            // The kernel may write what it gets as a pointer to non-const:
+            // directly, or held by an escaping object through one.
+            let writable = label.writable()
+                || (matches!(label, Label::Holder { .. }) && self.stored_writable(src, o));
+            if writable {
+                let w = self.writable_node;
+                self.add(w, o, Some(src), label);
+            }
+        }
+    }
+
+    /// Was `o` put into node `n` as a pointer to non-const (looking
+    /// through plain copies)?
+    fn stored_writable(&self, n: Node, o: Obj) -> bool {
+        let mut cur = Some(n);
+        for _ in 0..64 {
+            let Some(c) = cur else { return false };
+            match self.prov.get(&(c, o)) {
+                Some((from, Label::Copy)) => cur = *from,
+                Some((_, l)) => return l.writable(),
+                None => return false,
+            }
+        }
+        false
+    }
+
+    fn sink(&mut self, src: Node, kind: Sink, label: Label) {
+        let dst = match kind {
+            Sink::Kernel => self.escape_kernel_node,
+            Sink::Heap => self.escape_heap_node,
+        };
+        self.edge(src, dst, label);
+    }
+
+    fn run(&mut self) {
+        while let Some((n, o)) = self.work.pop_front() {
+            let out = self.nodes[n as usize].out.clone();
+            for (dst, label) in out {
+                self.send(n, o, dst, label);
+            }
+            if n == self.escape_kernel_node || n == self.escape_heap_node {
+                // What an escaping object holds escapes with it.
+                let holder = match o {
+                    Obj::Global(g, _) => Some(self.node(Key::GlobalAll(g))),
+                    Obj::Local(f, l) => Some(self.node(Key::Local(f, l))),
+                    _ => None,
+                };
+                if let Some(h) = holder {
+                    self.edge(h, n, Label::Holder { o });
+                }
                 continue;
             }
-            let mut s = step();
-            s.from = *from;
-            s.writable = writable;
-            if new {
-                let map = match kind {
-                    Sink::Kernel => &mut self.escape_kernel,
-                    Sink::Heap => &mut self.escape_heap,
-                };
-                map.insert(o, s.clone());
+            if self.nodes[n as usize].loads.is_empty()
+                && self.nodes[n as usize].stores.is_empty()
+                && self.nodes[n as usize].calls.is_empty()
+            {
+                continue;
             }
-            if new_w {
-                self.writable_escape.insert(o, s);
+            // Constraints only grow while `o` is handled; the ones added
+            // meanwhile have already seen `o` (it is in the node's set).
+            let n = n as usize;
+            for k in 0..self.nodes[n].loads.len() {
+                let l = &self.nodes[n].loads[k];
+                let (member, field, dst) = (l.member, l.field, l.dst);
+                self.load_through(o, member, field, dst);
             }
-            self.changed = true;
+            for k in 0..self.nodes[n].stores.len() {
+                let s = &self.nodes[n].stores[k];
+                let (f, i, member, src, writable, update) =
+                    (s.f, s.i, s.member, s.src, s.writable, s.update);
+                self.store_through(o, f, i, member, src, writable, update);
+            }
+            for k in 0..self.nodes[n].calls.len() {
+                let c = &self.nodes[n].calls[k];
+                let (f, i, args, dst) = (c.f, c.i, c.args.clone(), c.dst);
+                self.call_through(o, f, i, &args, dst);
+            }
         }
     }
 
-    /// Exports and sections the kernel reads: escapes without a flow.
-    fn roots(&mut self) {
-        let ix = self.ix;
-        for g in 0..ix.globals.len() as GId {
-            let gl = ix.global(g);
-            let at = ix.globals[g as usize];
-            // EXPORT_SYMBOL*(x) leaves an `__addressable_x` pointing at x.
-            if gl
-                .macro_origin
-                .as_deref()
-                .is_some_and(|m| m.starts_with("EXPORT_SYMBOL"))
-            {
-                let mut refs = Vec::new();
-                if let Some(i) = &gl.init {
-                    collect_refs(i, &mut refs);
-                }
-                let how = gl.macro_origin.clone().unwrap_or_default();
-                for r in refs {
-                    match r {
-                        Ref::Global {
-                            name,
-                            address: true,
-                        } => {
-                            if let Some(x) = ix.resolve_global_name(at.module, at.unit, name) {
-                                let step = Step::new(
-                                    &gl.loc.file,
-                                    gl.loc.line,
-                                    format!("exported with {how}({name}): other modules keep its address"),
-                                );
-                                self.sink(
-                                    Sink::Kernel,
-                                    &[(Obj::Global(x, None), None)],
-                                    false,
-                                    || step.clone(),
-                                );
-                            }
-                        }
-                        Ref::Function { name } => {
-                            if let Some(f) = ix.resolve_function(at.module, at.unit, name) {
-                                self.kernel_callable.insert(f);
-                            }
-                        }
-                        _ => {}
+    fn load_through(&mut self, o: Obj, member: Option<Sym>, field: Option<Node>, dst: Node) {
+        match o {
+            Obj::Global(g, at) => {
+                let m = at.or(member);
+                match m {
+                    Some(_) => {
+                        let a = self.node(Key::Global(g, m));
+                        let b = self.node(Key::Global(g, None));
+                        self.edge(a, dst, Label::Copy);
+                        self.edge(b, dst, Label::Copy);
+                    }
+                    None => {
+                        let a = self.node(Key::GlobalAll(g));
+                        self.edge(a, dst, Label::Copy);
                     }
                 }
             }
-            if let Some(sec) = &gl.section {
-                if kernel_section(sec) {
-                    let step = Step::new(
-                        &gl.loc.file,
-                        gl.loc.line,
-                        format!(
-                            "placed in section {sec}, which the module loader hands to the kernel"
-                        ),
-                    );
-                    self.sink(Sink::Kernel, &[(Obj::Global(g, None), None)], false, || {
-                        step.clone()
-                    });
+            Obj::Local(f, l) => {
+                let a = self.node(Key::Local(f, l));
+                self.edge(a, dst, Label::Copy);
+            }
+            Obj::Func(_) => {}
+            Obj::Unknown => {
+                if field.is_none() {
+                    self.add(dst, Obj::Unknown, None, Label::Copy);
                 }
             }
         }
-        // Functions whose address is taken anywhere may be called by the kernel.
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store_through(
+        &mut self,
+        o: Obj,
+        f: FId,
+        i: u32,
+        member: Option<Sym>,
+        src: Node,
+        writable: bool,
+        update: bool,
+    ) {
+        let ix = self.ix;
+        let FactKind::Assign { to, .. } = &ix.body(f).facts[i as usize].kind else {
+            return;
+        };
+        let Place::Deref {
+            path,
+            target,
+            member_of,
+            ..
+        } = to
+        else {
+            return;
+        };
+        match o {
+            Obj::Global(g, at) => {
+                let m = at.or(member);
+                self.store_global(f, i, g, m, path, src, writable, update);
+            }
+            Obj::Local(lf, l) => {
+                let dst = self.node(Key::Local(lf, l));
+                self.edge(
+                    src,
+                    dst,
+                    Label::Fact {
+                        f,
+                        i,
+                        what: What::StoredLocal { f: lf, l },
+                        writable,
+                    },
+                );
+            }
+            Obj::Func(_) => {}
+            Obj::Unknown => {
+                if let Some(t) = target {
+                    if t.in_module_dir && !self.unknown_write_facts.contains_key(&t.name) {
+                        self.unknown_write_facts.insert(t.name.clone(), (f, i));
+                    }
+                }
+                match member_of {
+                    Some((rec, field)) if rec.in_module_dir => {
+                        let cell = self.node(Key::Field(rec.name.clone(), field.clone()));
+                        let label = Label::Fact {
+                            f,
+                            i,
+                            what: What::StoredHeap,
+                            writable,
+                        };
+                        self.edge(src, cell, label);
+                        // Heap memory outlives the version, but the kernel
+                        // gets no pointer to write through from it.
+                        self.sink(
+                            src,
+                            Sink::Heap,
+                            Label::Fact {
+                                f,
+                                i,
+                                what: What::StoredHeap,
+                                writable: false,
+                            },
+                        );
+                    }
+                    Some(_) => self.sink(
+                        src,
+                        Sink::Kernel,
+                        Label::Fact {
+                            f,
+                            i,
+                            what: What::StoredKernelField,
+                            writable,
+                        },
+                    ),
+                    None => self.sink(
+                        src,
+                        Sink::Kernel,
+                        Label::Fact {
+                            f,
+                            i,
+                            what: What::StoredUnknown,
+                            writable,
+                        },
+                    ),
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store_global(
+        &mut self,
+        f: FId,
+        i: u32,
+        g: GId,
+        member: Option<Sym>,
+        path: &str,
+        src: Node,
+        writable: bool,
+        update: bool,
+    ) {
+        self.writes
+            .entry(g)
+            .or_insert_with(|| (f, i, update, path.to_string()));
+        let has_str = match &self.ix.body(f).facts[i as usize].kind {
+            FactKind::Assign { from, .. } => from.iter().any(|v| matches!(v, Val::Str)),
+            _ => false,
+        };
+        if !self
+            .store_nodes
+            .iter()
+            .any(|(x, p, n, _)| *x == g && p == path && *n == src)
+        {
+            self.store_nodes.push((g, path.to_string(), src, has_str));
+        }
+        let dst = self.node(Key::Global(g, member));
+        self.edge(
+            src,
+            dst,
+            Label::Fact {
+                f,
+                i,
+                what: What::StoredGlobal { g },
+                writable,
+            },
+        );
+    }
+
+    fn call_through(&mut self, o: Obj, f: FId, i: u32, args: &[(Node, bool)], dst: Node) {
+        match o {
+            Obj::Func(t) => {
+                // A function that takes fewer parameters than the call
+                // passes cannot be the callee.
+                if (self.ix.body(t).params as usize) < args.len() {
+                    return;
+                }
+                self.bind(f, i, t, args);
+                let r = self.node(Key::Ret(t));
+                self.edge(r, dst, Label::Copy);
+            }
+            Obj::Unknown => {
+                for (a, writable) in args {
+                    self.sink(
+                        *a,
+                        Sink::Kernel,
+                        Label::Fact {
+                            f,
+                            i,
+                            what: What::PassedIndirect,
+                            writable: *writable,
+                        },
+                    );
+                }
+                self.add(dst, Obj::Unknown, None, Label::Copy);
+            }
+            _ => {}
+        }
+    }
+
+    /// Arguments of a call to body `t` flow into its parameters.
+    fn bind(&mut self, f: FId, i: u32, t: FId, args: &[(Node, bool)]) {
+        let params = self.ix.body(t).params;
+        for (ai, (a, writable)) in args.iter().enumerate() {
+            if (ai as u32) < params {
+                let p = self.node(Key::Local(t, ai as u32));
+                self.edge(
+                    *a,
+                    p,
+                    Label::Fact {
+                        f,
+                        i,
+                        what: What::PassedParam { t, idx: ai as u32 },
+                        writable: false,
+                    },
+                );
+            } else {
+                self.sink(
+                    *a,
+                    Sink::Kernel,
+                    Label::Fact {
+                        f,
+                        i,
+                        what: What::PassedVariadic { t },
+                        writable: *writable,
+                    },
+                );
+            }
+        }
+    }
+
+    // ---- compiling the program into constraints ----
+
+    /// Functions whose address is taken anywhere may be called by the kernel.
+    fn callable(&mut self) {
+        let ix = self.ix;
         for f in 0..ix.bodies.len() as FId {
             let at = ix.bodies[f as usize];
             for fact in &ix.body(f).facts {
@@ -416,6 +719,48 @@ impl<'p> Flows<'p> {
         }
     }
 
+    /// Exports and sections the kernel reads: escapes without a flow.
+    fn roots(&mut self) {
+        let ix = self.ix;
+        let ek = self.escape_kernel_node;
+        for g in 0..ix.globals.len() as GId {
+            let gl = ix.global(g);
+            let at = ix.globals[g as usize];
+            // EXPORT_SYMBOL*(x) leaves an `__addressable_x` pointing at x.
+            if gl
+                .macro_origin
+                .as_deref()
+                .is_some_and(|m| m.starts_with("EXPORT_SYMBOL"))
+            {
+                let mut refs = Vec::new();
+                if let Some(i) = &gl.init {
+                    collect_refs(i, &mut refs);
+                }
+                for r in refs {
+                    match r {
+                        Ref::Global {
+                            name,
+                            address: true,
+                        } => {
+                            if let Some(x) = ix.resolve_global_name(at.module, at.unit, name) {
+                                self.add(ek, Obj::Global(x, None), None, Label::Export { by: g });
+                            }
+                        }
+                        Ref::Function { name } => {
+                            if let Some(f) = ix.resolve_function(at.module, at.unit, name) {
+                                self.kernel_callable.insert(f);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if gl.section.as_deref().is_some_and(kernel_section) {
+                self.add(ek, Obj::Global(g, None), None, Label::Section { g });
+            }
+        }
+    }
+
     /// Initializers put addresses into their globals.
     fn initializers(&mut self) {
         let ix = self.ix;
@@ -430,9 +775,14 @@ impl<'p> Flows<'p> {
                 String::new(),
                 &mut items,
             );
-            for it in items {
+            for (k, it) in items.iter().enumerate() {
                 let m = self.member(&it.path);
-                let c = self.global_cell(g, m);
+                let n = self.node(Key::Global(g, m));
+                let label = Label::Init {
+                    g,
+                    item: k as u32,
+                    writable: it.writable,
+                };
                 for r in &it.expr.refs {
                     let o = match r {
                         Ref::Global {
@@ -451,352 +801,28 @@ impl<'p> Flows<'p> {
                         }
                         _ => continue,
                     };
-                    let member = if it.path.is_empty() {
-                        String::new()
-                    } else {
-                        format!(".{} = ", it.path)
-                    };
-                    let text = format!(
-                        "in the initializer of {}: {member}{}",
-                        gl.name, it.expr.text
-                    );
-                    let writable = it.writable;
-                    let loc = it.expr.loc.clone();
-                    self.add(c, o, || {
-                        let mut s = Step::new(&loc.file, loc.line, text);
-                        s.writable = writable;
-                        s
-                    });
+                    self.add(n, o, None, label);
                 }
             }
         }
     }
 
-    fn apply(&mut self, f: FId, i: usize) {
-        let ix = self.ix;
-        let at = ix.bodies[f as usize];
-        let body = ix.body(f);
-        match &body.facts[i].kind {
-            FactKind::Assign {
-                to,
-                from,
-                writable,
-                update,
-            } => {
-                let vals = self.eval_all(f, from);
-                self.store(f, i, to, &vals, *writable, *update);
-            }
-            FactKind::Call { callee, args } => {
-                let targets: Vec<Option<FId>> = match callee {
-                    Callee::Direct { name } => {
-                        if BUILTIN_NO_ESCAPE.contains(&name.as_str()) {
-                            return;
-                        }
-                        vec![ix.resolve_function(at.module, at.unit, name)]
-                    }
-                    Callee::Indirect { value } => {
-                        let pts = self.eval_all(f, value);
-                        let mut t: Vec<Option<FId>> = pts
-                            .iter()
-                            .map(|(o, _)| match o {
-                                Obj::Func(x) => Some(*x),
-                                _ => None,
-                            })
-                            // A function that takes fewer parameters than
-                            // the call passes cannot be the callee.
-                            .filter(|t| t.is_none_or(|x| ix.body(x).params as usize >= args.len()))
-                            .collect();
-                        if t.is_empty() {
-                            t.push(None);
-                        }
-                        t.sort();
-                        t.dedup();
-                        t
-                    }
-                };
-                for (ai, a) in args.iter().enumerate() {
-                    let vals = self.eval_all(f, &a.value);
-                    if vals.is_empty() {
-                        continue;
-                    }
-                    for t in &targets {
-                        match t {
-                            Some(t) if (ai as u32) < ix.body(*t).params => {
-                                let t = *t;
-                                let c = self.cell(CellKey::Local(t, ai as u32));
-                                for (o, from) in &vals {
-                                    let from = *from;
-                                    self.add(c, *o, || {
-                                        let tb = ix.body(t);
-                                        let mut s = mk(
-                                            ix,
-                                            f,
-                                            i,
-                                            &format!(
-                                                "passed as `{}` to {}() ({})",
-                                                tb.locals[ai], tb.name, tb.loc
-                                            ),
-                                        );
-                                        s.from = from;
-                                        s
-                                    });
-                                }
-                            }
-                            Some(t) => {
-                                let t = *t;
-                                self.sink(Sink::Kernel, &vals, a.writable, || {
-                                    mk(
-                                        ix,
-                                        f,
-                                        i,
-                                        &format!(
-                                            "passed through the `...` of {}() (not followed)",
-                                            ix.body(t).name
-                                        ),
-                                    )
-                                });
-                            }
-                            None => {
-                                self.sink(Sink::Kernel, &vals, a.writable, || match callee {
-                                    Callee::Direct { name } => mk(
-                                        ix,
-                                        f,
-                                        i,
-                                        &format!(
-                                            "passed to {name}(), which the module does not define"
-                                        ),
-                                    ),
-                                    Callee::Indirect { .. } => mk(
-                                        ix,
-                                        f,
-                                        i,
-                                        "passed through a function pointer that may lead out of the module",
-                                    ),
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-            FactKind::Return { value } => {
-                let vals = self.eval_all(f, value);
-                let c = self.cell(CellKey::Ret(f));
-                for (o, from) in vals {
-                    self.add(c, o, || {
-                        let mut s = mk(ix, f, i, &format!("returned by {}()", body.name));
-                        s.from = from;
-                        s
-                    });
-                }
-            }
-            FactKind::Asm { operands } => {
-                let mut vals = Vec::new();
-                for o in operands {
-                    vals.extend(self.eval_all(f, o));
-                }
-                self.sink(Sink::Kernel, &vals, true, || {
-                    mk(ix, f, i, "used by inline assembly")
-                });
+    /// A node holding what `vals` may evaluate to in body `f`.
+    fn value(&mut self, f: FId, vals: &[Val]) -> Node {
+        // One load of a named cell: that cell itself.
+        if let [Val::Load { place }] = vals {
+            if let Place::Local { local } = place.as_ref() {
+                return self.node(Key::Local(f, *local));
             }
         }
-    }
-
-    /// Puts `vals` into cell `c` as fact `i` of `f` does.
-    fn put(
-        &mut self,
-        c: Cell,
-        vals: &[(Obj, Option<Cell>)],
-        writable: bool,
-        f: FId,
-        i: usize,
-        what: impl Fn() -> String,
-    ) {
-        let ix = self.ix;
-        for (o, from) in vals {
-            let from = *from;
-            self.add(c, *o, || {
-                let mut s = mk(ix, f, i, &what());
-                s.from = from;
-                s.writable = writable;
-                s
-            });
-        }
-    }
-
-    fn store(
-        &mut self,
-        f: FId,
-        i: usize,
-        to: &Place,
-        vals: &[(Obj, Option<Cell>)],
-        writable: bool,
-        update: bool,
-    ) {
-        let ix = self.ix;
-        let at = ix.bodies[f as usize];
-        match to {
-            Place::Global { global, path } => match ix.resolve_global(at.module, at.unit, global) {
-                Some(g) => {
-                    let m = self.member(path);
-                    self.store_global(f, i, g, m, path, vals, writable, update)
-                }
-                None => {
-                    self.sink(Sink::Kernel, vals, writable, || {
-                        mk(
-                            ix,
-                            f,
-                            i,
-                            &format!("stored into the kernel's {}", global.name),
-                        )
-                    });
-                }
-            },
-            Place::Local { local } => {
-                let c = self.cell(CellKey::Local(f, *local));
-                let local = *local;
-                self.put(c, vals, writable, f, i, || {
-                    format!("stored into `{}`", ix.body(f).locals[local as usize])
-                });
-            }
-            Place::Deref {
-                pointer,
-                path,
-                target,
-                member_of,
-            } => {
-                let mut ptr = self.eval_all(f, pointer);
-                if ptr.is_empty() {
-                    ptr.push((Obj::Unknown, None));
-                }
-                let mut seen = HashSet::new();
-                for (p, _) in ptr {
-                    if !seen.insert(p) {
-                        continue;
-                    }
-                    match p {
-                        Obj::Global(g, at) => {
-                            let m = match at {
-                                Some(m) => Some(m),
-                                None => self.member(path),
-                            };
-                            self.store_global(f, i, g, m, path, vals, writable, update)
-                        }
-                        Obj::Local(lf, l) => {
-                            let c = self.cell(CellKey::Local(lf, l));
-                            self.put(c, vals, writable, f, i, || {
-                                format!("stored into `{}`", ix.body(lf).locals[l as usize])
-                            });
-                        }
-                        Obj::Func(_) => {}
-                        Obj::Unknown => {
-                            if let Some(t) = target {
-                                if t.in_module_dir && !self.unknown_writes.contains_key(&t.name) {
-                                    let s = mk(ix, f, i, &format!("writes a {}", t.name));
-                                    self.unknown_writes.insert(t.name.clone(), s);
-                                }
-                            }
-                            match member_of {
-                                Some((rec, field)) if rec.in_module_dir => {
-                                    let c =
-                                        self.cell(CellKey::Field(rec.name.clone(), field.clone()));
-                                    let what = || {
-                                        format!(
-                                            "stored into {}.{field} (heap memory, which outlives the module version)",
-                                            rec.name
-                                        )
-                                    };
-                                    self.put(c, vals, writable, f, i, what);
-                                    self.sink(Sink::Heap, vals, false, || mk(ix, f, i, &what()));
-                                }
-                                Some((rec, field)) => {
-                                    self.sink(Sink::Kernel, vals, writable, || {
-                                        mk(
-                                            ix,
-                                            f,
-                                            i,
-                                            &format!(
-                                                "stored into {}.{field}, which the kernel owns",
-                                                rec.name
-                                            ),
-                                        )
-                                    });
-                                }
-                                None => {
-                                    self.sink(Sink::Kernel, vals, writable, || {
-                                        mk(
-                                            ix,
-                                            f,
-                                            i,
-                                            "stored through a pointer into memory the module does not own",
-                                        )
-                                    });
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn store_global(
-        &mut self,
-        f: FId,
-        i: usize,
-        g: GId,
-        member: Option<Sym>,
-        path: &str,
-        vals: &[(Obj, Option<Cell>)],
-        writable: bool,
-        update: bool,
-    ) {
-        let ix = self.ix;
-        let target = || {
-            let name = &ix.global(g).name;
-            if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{name}.{path}")
-            }
-        };
-        if let std::collections::btree_map::Entry::Vacant(e) = self.module_writes.entry(g) {
-            e.insert(mk(
-                ix,
-                f,
-                i,
-                &format!(
-                    "the module {} {} at run time",
-                    if update { "updates" } else { "writes" },
-                    target()
-                ),
-            ));
-            self.changed = true;
-        }
-        let objs: Vec<Obj> = vals.iter().map(|(o, _)| *o).collect();
-        let has_str = ix.body(f).facts[i].kind_has_string();
-        let entry = self.stores.entry(g).or_default();
-        if !entry
-            .iter()
-            .any(|(p, o, s)| p == path && *o == objs && *s == has_str)
-        {
-            entry.push((path.to_string(), objs, has_str));
-        }
-        let c = self.global_cell(g, member);
-        self.put(c, vals, writable, f, i, || {
-            format!("stored into {}", target())
-        });
-    }
-
-    fn eval_all(&mut self, f: FId, vals: &[Val]) -> Vec<(Obj, Option<Cell>)> {
-        let mut out = Vec::new();
+        let t = self.temp();
         for v in vals {
-            self.eval(f, v, &mut out);
+            self.value_into(f, v, t);
         }
-        out
+        t
     }
 
-    fn eval(&mut self, f: FId, v: &Val, out: &mut Vec<(Obj, Option<Cell>)>) {
+    fn value_into(&mut self, f: FId, v: &Val, t: Node) {
         let ix = self.ix;
         let at = ix.bodies[f as usize];
         match v {
@@ -804,182 +830,479 @@ impl<'p> Flows<'p> {
             {
                 Some(g) => {
                     let m = self.member(path);
-                    out.push((Obj::Global(g, m), None))
+                    self.add(t, Obj::Global(g, m), None, Label::Copy);
                 }
-                None => out.push((Obj::Unknown, None)),
+                None => self.add(t, Obj::Unknown, None, Label::Copy),
             },
-            Val::LocalAddr { local } => out.push((Obj::Local(f, *local), None)),
+            Val::LocalAddr { local } => self.add(t, Obj::Local(f, *local), None, Label::Copy),
             Val::Function { name } => match ix.resolve_function(at.module, at.unit, name) {
-                Some(t) => out.push((Obj::Func(t), None)),
-                None => out.push((Obj::Unknown, None)),
+                Some(x) => self.add(t, Obj::Func(x), None, Label::Copy),
+                None => self.add(t, Obj::Unknown, None, Label::Copy),
             },
             Val::Str => {}
-            Val::Load { place } => self.load(f, place, out),
+            Val::Load { place } => {
+                let n = self.load(f, place);
+                self.edge(n, t, Label::Copy);
+            }
             Val::Call { fact } => {
-                let Some(fact) = ix.body(f).facts.get(*fact as usize) else {
-                    return;
-                };
-                let FactKind::Call { callee, args } = &fact.kind else {
-                    return;
-                };
-                match callee {
-                    Callee::Direct { name } => {
-                        if BUILTIN_PASS.contains(&name.as_str()) {
-                            if let Some(a) = args.first() {
-                                for v in &a.value {
-                                    self.eval(f, v, out);
-                                }
-                            }
-                            return;
-                        }
-                        match ix.resolve_function(at.module, at.unit, name) {
-                            Some(t) => {
-                                let c = self.cell(CellKey::Ret(t));
-                                out.extend(self.contents(c));
-                            }
-                            None => out.push((Obj::Unknown, None)),
-                        }
-                    }
-                    Callee::Indirect { value } => {
-                        let pts = self.eval_all(f, value);
-                        let mut any = false;
-                        for (o, _) in pts {
-                            if let Obj::Func(t) = o {
-                                let c = self.cell(CellKey::Ret(t));
-                                out.extend(self.contents(c));
-                            } else {
-                                any = true;
-                            }
-                        }
-                        if any {
-                            out.push((Obj::Unknown, None));
-                        }
-                    }
+                if let Some(r) = self.results.get(&(f, *fact)).copied() {
+                    self.edge(r, t, Label::Copy);
                 }
             }
         }
     }
 
-    fn load(&mut self, f: FId, place: &Place, out: &mut Vec<(Obj, Option<Cell>)>) {
+    /// A node holding what `place` holds.
+    fn load(&mut self, f: FId, place: &Place) -> Node {
         let ix = self.ix;
         let at = ix.bodies[f as usize];
         match place {
             Place::Global { global, path } => match ix.resolve_global(at.module, at.unit, global) {
-                Some(g) => {
-                    let m = self.member(path);
-                    out.extend(self.global_contents(g, m));
+                Some(g) => match self.member(path) {
+                    Some(m) => {
+                        let t = self.temp();
+                        let a = self.node(Key::Global(g, Some(m)));
+                        let b = self.node(Key::Global(g, None));
+                        self.edge(a, t, Label::Copy);
+                        self.edge(b, t, Label::Copy);
+                        t
+                    }
+                    None => self.node(Key::GlobalAll(g)),
+                },
+                None => {
+                    let t = self.temp();
+                    self.add(t, Obj::Unknown, None, Label::Copy);
+                    t
                 }
-                None => out.push((Obj::Unknown, None)),
             },
-            Place::Local { local } => {
-                let c = self.cell(CellKey::Local(f, *local));
-                out.extend(self.contents(c));
-            }
+            Place::Local { local } => self.node(Key::Local(f, *local)),
             Place::Deref {
                 pointer,
-                member_of,
                 path,
+                member_of,
                 ..
             } => {
-                let field_cell = match member_of {
+                let p = self.pointer(f, pointer);
+                let field = match member_of {
                     Some((rec, field)) if rec.in_module_dir => {
-                        Some(self.cell(CellKey::Field(rec.name.clone(), field.clone())))
+                        Some(self.node(Key::Field(rec.name.clone(), field.clone())))
                     }
                     _ => None,
                 };
-                let mut ptr = self.eval_all(f, pointer);
-                if ptr.is_empty() {
-                    ptr.push((Obj::Unknown, None));
+                let t = self.temp();
+                if let Some(c) = field {
+                    self.edge(c, t, Label::Copy);
                 }
-                let mut seen = HashSet::new();
-                for (p, _) in ptr {
-                    if !seen.insert(p) {
-                        continue;
+                let member = self.member(path);
+                self.nodes[p as usize].loads.push(LoadC {
+                    member,
+                    field,
+                    dst: t,
+                });
+                let held = self.nodes[p as usize].pts.clone();
+                for o in held {
+                    self.load_through(o, member, field, t);
+                }
+                t
+            }
+        }
+    }
+
+    /// A pointer's node; a pointer with no known values is the kernel's.
+    fn pointer(&mut self, f: FId, vals: &[Val]) -> Node {
+        if vals.is_empty() {
+            let t = self.temp();
+            self.add(t, Obj::Unknown, None, Label::Copy);
+            return t;
+        }
+        self.value(f, vals)
+    }
+
+    fn compile(&mut self, f: FId, i: u32) {
+        let ix = self.ix;
+        let at = ix.bodies[f as usize];
+        let fact = &ix.body(f).facts[i as usize];
+        match &fact.kind {
+            FactKind::Assign {
+                to,
+                from,
+                writable,
+                update,
+            } => {
+                let src = self.value(f, from);
+                let writable = *writable;
+                match to {
+                    Place::Global { global, path } => {
+                        match ix.resolve_global(at.module, at.unit, global) {
+                            Some(g) => {
+                                let m = self.member(path);
+                                self.store_global(f, i, g, m, path, src, writable, *update);
+                            }
+                            None => self.sink(
+                                src,
+                                Sink::Kernel,
+                                Label::Fact {
+                                    f,
+                                    i,
+                                    what: What::StoredKernelGlobal,
+                                    writable,
+                                },
+                            ),
+                        }
                     }
-                    match p {
-                        Obj::Global(g, at) => {
-                            let m = match at {
-                                Some(m) => Some(m),
-                                None => self.member(path),
-                            };
-                            out.extend(self.global_contents(g, m));
+                    Place::Local { local } => {
+                        let dst = self.node(Key::Local(f, *local));
+                        self.edge(
+                            src,
+                            dst,
+                            Label::Fact {
+                                f,
+                                i,
+                                what: What::StoredLocal { f, l: *local },
+                                writable,
+                            },
+                        );
+                    }
+                    Place::Deref { pointer, path, .. } => {
+                        let p = self.pointer(f, pointer);
+                        let member = self.member(path);
+                        self.nodes[p as usize].stores.push(StoreC {
+                            f,
+                            i,
+                            member,
+                            src,
+                            writable,
+                            update: *update,
+                        });
+                        let held = self.nodes[p as usize].pts.clone();
+                        for o in held {
+                            self.store_through(o, f, i, member, src, writable, *update);
                         }
-                        Obj::Local(lf, l) => {
-                            let c = self.cell(CellKey::Local(lf, l));
-                            out.extend(self.contents(c));
+                    }
+                }
+            }
+            FactKind::Call { callee, args } => {
+                let dst = self.temp();
+                self.results.insert((f, i), dst);
+                if let Callee::Direct { name } = callee {
+                    if BUILTIN_PASS.contains(&name.as_str()) {
+                        if let Some(a) = args.first() {
+                            let n = self.value(f, &a.value);
+                            self.edge(n, dst, Label::Copy);
                         }
-                        Obj::Func(_) => {}
-                        Obj::Unknown => {
-                            if field_cell.is_none() {
-                                out.push((Obj::Unknown, None));
+                    }
+                    if BUILTIN_NO_ESCAPE.contains(&name.as_str()) {
+                        return;
+                    }
+                }
+                let arg_nodes: Vec<(Node, bool)> = args
+                    .iter()
+                    .map(|a| (self.value(f, &a.value), a.writable))
+                    .collect();
+                match callee {
+                    Callee::Direct { name } => {
+                        match ix.resolve_function(at.module, at.unit, name) {
+                            Some(t) => {
+                                self.bind(f, i, t, &arg_nodes);
+                                let r = self.node(Key::Ret(t));
+                                self.edge(r, dst, Label::Copy);
+                            }
+                            None => {
+                                for (a, writable) in &arg_nodes {
+                                    self.sink(
+                                        *a,
+                                        Sink::Kernel,
+                                        Label::Fact {
+                                            f,
+                                            i,
+                                            what: What::PassedExternal,
+                                            writable: *writable,
+                                        },
+                                    );
+                                }
+                                self.add(dst, Obj::Unknown, None, Label::Copy);
                             }
                         }
                     }
+                    Callee::Indirect { value } => {
+                        let c = self.pointer(f, value);
+                        self.nodes[c as usize].calls.push(CallC {
+                            f,
+                            i,
+                            args: arg_nodes.clone(),
+                            dst,
+                        });
+                        let held = self.nodes[c as usize].pts.clone();
+                        for o in held {
+                            self.call_through(o, f, i, &arg_nodes, dst);
+                        }
+                    }
                 }
-                if let Some(c) = field_cell {
-                    out.extend(self.contents(c));
+            }
+            FactKind::Return { value } => {
+                let src = self.value(f, value);
+                let r = self.node(Key::Ret(f));
+                self.edge(
+                    src,
+                    r,
+                    Label::Fact {
+                        f,
+                        i,
+                        what: What::Returned,
+                        writable: false,
+                    },
+                );
+            }
+            FactKind::Asm { operands } => {
+                for o in operands {
+                    let src = self.value(f, o);
+                    self.sink(
+                        src,
+                        Sink::Kernel,
+                        Label::Fact {
+                            f,
+                            i,
+                            what: What::Asm,
+                            writable: true,
+                        },
+                    );
                 }
             }
         }
     }
 
-    /// What a function the kernel calls returns goes to the kernel.
-    fn returns(&mut self) {
-        let mut fs: Vec<FId> = self.kernel_callable.iter().copied().collect();
-        fs.sort();
-        for f in fs {
-            let Some(c) = self.cells.get(&CellKey::Ret(f)).copied() else {
-                continue;
+    // ---- results ----
+
+    /// Renders the results the analysis reads.
+    fn finish(&mut self) {
+        let ix = self.ix;
+        for (node, map) in [
+            (self.escape_kernel_node, 0),
+            (self.escape_heap_node, 1),
+            (self.writable_node, 2),
+        ] {
+            let objs = self.nodes[node as usize].pts.clone();
+            for o in objs {
+                let (from, label) = self.prov[&(node, o)];
+                let step = self.render(from, label);
+                let m = match map {
+                    0 => &mut self.escape_kernel,
+                    1 => &mut self.escape_heap,
+                    _ => &mut self.writable_escape,
+                };
+                m.insert(o, step);
+            }
+        }
+        for (g, (f, i, update, path)) in std::mem::take(&mut self.writes) {
+            let name = &ix.global(g).name;
+            let target = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}.{path}")
             };
-            let b = self.ix.body(f);
-            let step = Step::new(
-                &b.loc.file,
-                b.loc.line,
-                format!(
-                    "returned to the kernel by {}(), which the kernel calls (its address is taken or it is exported)",
-                    b.name
-                ),
+            let fact = &ix.body(f).facts[i as usize];
+            self.module_writes.insert(
+                g,
+                Step {
+                    file: fact.loc.file.clone(),
+                    line: fact.loc.line,
+                    text: format!(
+                        "the module {} {target} at run time: {}",
+                        if update { "updates" } else { "writes" },
+                        fact.text
+                    ),
+                    from: None,
+                    label: Label::Copy,
+                },
             );
-            let vals = self.contents(c);
-            self.sink(Sink::Kernel, &vals, false, || step.clone());
+        }
+        for (rec, (f, i)) in std::mem::take(&mut self.unknown_write_facts) {
+            let fact = &ix.body(f).facts[i as usize];
+            self.unknown_writes.insert(
+                rec.clone(),
+                Step {
+                    file: fact.loc.file.clone(),
+                    line: fact.loc.line,
+                    text: format!("writes a {rec}: {}", fact.text),
+                    from: None,
+                    label: Label::Copy,
+                },
+            );
+        }
+        for (g, path, n, has_str) in std::mem::take(&mut self.store_nodes) {
+            let objs = self.nodes[n as usize].pts.clone();
+            self.stores
+                .entry(g)
+                .or_default()
+                .push((path, objs, has_str));
         }
     }
 
-    /// What an escaping global or local holds escapes too.
-    fn closure(&mut self) {
-        let mut escaped: Vec<(Obj, Sink)> = self
-            .escape_kernel
-            .keys()
-            .map(|o| (*o, Sink::Kernel))
-            .collect();
-        escaped.extend(
-            self.escape_heap
-                .keys()
-                .filter(|o| !self.escape_kernel.contains_key(o))
-                .map(|o| (*o, Sink::Heap)),
-        );
-        for (o, kind) in escaped {
-            let cells: Vec<Cell> = match o {
-                Obj::Global(g, _) => self.global_cells.get(&g).cloned().unwrap_or_default(),
-                Obj::Local(f, l) => self
-                    .cells
-                    .get(&CellKey::Local(f, l))
-                    .copied()
-                    .into_iter()
-                    .collect(),
-                _ => continue,
-            };
-            for c in cells {
-                for (x, _) in self.contents(c) {
-                    if !matches!(x, Obj::Global(..) | Obj::Local(..)) || same(x, o) {
-                        continue;
+    /// The text of a step.
+    fn render(&self, from: Option<Node>, label: Label) -> Step {
+        let ix = self.ix;
+        let (file, line, text) = match label {
+            Label::Copy | Label::KernelArgs => (String::new(), 0, String::new()),
+            Label::Holder { .. } => (String::new(), 0, String::new()),
+            Label::Fact { f, i, what, .. } => {
+                let fact = &ix.body(f).facts[i as usize];
+                let w = self.what(f, i, what);
+                (
+                    fact.loc.file.clone(),
+                    fact.loc.line,
+                    format!("{w}: {}", fact.text),
+                )
+            }
+            Label::Init { g, item, .. } => {
+                let gl = ix.global(g);
+                let mut items = Vec::new();
+                if let Some(init) = &gl.init {
+                    init_items(
+                        &ix.program.types,
+                        Some(gl.ty),
+                        init,
+                        String::new(),
+                        &mut items,
+                    );
+                }
+                match items.get(item as usize) {
+                    Some(it) => {
+                        let member = if it.path.is_empty() {
+                            String::new()
+                        } else {
+                            format!(".{} = ", it.path)
+                        };
+                        (
+                            it.expr.loc.file.clone(),
+                            it.expr.loc.line,
+                            format!(
+                                "in the initializer of {}: {member}{}",
+                                gl.name, it.expr.text
+                            ),
+                        )
                     }
-                    let writable = self.prov.get(&(c, x)).is_some_and(|s| s.writable);
-                    self.sink(kind, &[(x, Some(c))], writable, || {
-                        let mut s = Step::new("", 0, String::new());
-                        s.holder = Some(o);
-                        s
-                    });
+                    None => (gl.loc.file.clone(), gl.loc.line, String::new()),
+                }
+            }
+            Label::Export { by } => {
+                let gl = ix.global(by);
+                let how = gl.macro_origin.clone().unwrap_or_default();
+                let name = gl
+                    .init
+                    .as_ref()
+                    .and_then(|i| {
+                        let mut refs = Vec::new();
+                        collect_refs(i, &mut refs);
+                        refs.into_iter().find_map(|r| match r {
+                            Ref::Global { name, .. } => Some(name.clone()),
+                            _ => None,
+                        })
+                    })
+                    .unwrap_or_default();
+                (
+                    gl.loc.file.clone(),
+                    gl.loc.line,
+                    format!("exported with {how}({name}): other modules keep its address"),
+                )
+            }
+            Label::Section { g } => {
+                let gl = ix.global(g);
+                (
+                    gl.loc.file.clone(),
+                    gl.loc.line,
+                    format!(
+                        "placed in section {}, which the module loader hands to the kernel",
+                        gl.section.as_deref().unwrap_or_default()
+                    ),
+                )
+            }
+            Label::ReturnToKernel { f } => {
+                let b = ix.body(f);
+                (
+                    b.loc.file.clone(),
+                    b.loc.line,
+                    format!(
+                        "returned to the kernel by {}(), which the kernel calls (its address is taken or it is exported)",
+                        b.name
+                    ),
+                )
+            }
+        };
+        Step {
+            file,
+            line,
+            text,
+            from,
+            label,
+        }
+    }
+
+    fn what(&self, f: FId, i: u32, what: What) -> String {
+        let ix = self.ix;
+        let fact = &ix.body(f).facts[i as usize];
+        match what {
+            What::PassedParam { t, idx } => {
+                let tb = ix.body(t);
+                format!(
+                    "passed as `{}` to {}() ({})",
+                    tb.locals[idx as usize], tb.name, tb.loc
+                )
+            }
+            What::PassedVariadic { t } => format!(
+                "passed through the `...` of {}() (not followed)",
+                ix.body(t).name
+            ),
+            What::PassedExternal => match &fact.kind {
+                FactKind::Call {
+                    callee: Callee::Direct { name },
+                    ..
+                } => format!("passed to {name}(), which the module does not define"),
+                _ => "passed to a function the module does not define".into(),
+            },
+            What::PassedIndirect => {
+                "passed through a function pointer that may lead out of the module".into()
+            }
+            What::Returned => format!("returned by {}()", ix.body(f).name),
+            What::Asm => "used by inline assembly".into(),
+            What::StoredKernelGlobal => match &fact.kind {
+                FactKind::Assign {
+                    to: Place::Global { global, .. },
+                    ..
+                } => format!("stored into the kernel's {}", global.name),
+                _ => "stored into a kernel global".into(),
+            },
+            What::StoredLocal { f: lf, l } => {
+                format!("stored into `{}`", ix.body(lf).locals[l as usize])
+            }
+            What::StoredHeap | What::StoredKernelField => {
+                let (rec, field) = match &fact.kind {
+                    FactKind::Assign {
+                        to:
+                            Place::Deref {
+                                member_of: Some((rec, field)),
+                                ..
+                            },
+                        ..
+                    } => (rec.name.clone(), field.clone()),
+                    _ => (String::new(), String::new()),
+                };
+                if what == What::StoredHeap {
+                    format!("stored into {rec}.{field} (heap memory, which outlives the module version)")
+                } else {
+                    format!("stored into {rec}.{field}, which the kernel owns")
+                }
+            }
+            What::StoredUnknown => {
+                "stored through a pointer into memory the module does not own".into()
+            }
+            What::StoredGlobal { g } => {
+                let name = &ix.global(g).name;
+                match &fact.kind {
+                    FactKind::Assign {
+                        to: Place::Global { path, .. } | Place::Deref { path, .. },
+                        ..
+                    } if !path.is_empty() => format!("stored into {name}.{path}"),
+                    _ => format!("stored into {name}"),
                 }
             }
         }
@@ -989,14 +1312,15 @@ impl<'p> Flows<'p> {
     pub fn chain(&self, o: Obj, step: &Step) -> Vec<(String, u32, String)> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        self.chain_into(o, step, &mut seen, &mut out);
+        self.chain_into(o, step.from, step.label, &mut seen, &mut out);
         out
     }
 
     fn chain_into(
         &self,
         o: Obj,
-        step: &Step,
+        from: Option<Node>,
+        label: Label,
         seen: &mut HashSet<Obj>,
         out: &mut Vec<(String, u32, String)>,
     ) {
@@ -1004,49 +1328,56 @@ impl<'p> Flows<'p> {
             return;
         }
         let mut back = Vec::new();
-        let mut cur = step.from;
+        let mut cur = from;
         let mut guard = 0;
-        while let Some(c) = cur {
-            // The cell holds the object as it was stored (a global with
+        while let Some(n) = cur {
+            // The node holds the object as it was stored (a global with
             // the member its pointer points into).
-            let s = self.prov.get(&(c, o)).or_else(|| {
-                self.pts[c]
+            let entry = self.prov.get(&(n, o)).or_else(|| {
+                self.nodes[n as usize]
+                    .pts
                     .iter()
                     .find(|x| same(**x, o))
-                    .and_then(|x| self.prov.get(&(c, *x)))
+                    .and_then(|x| self.prov.get(&(n, *x)))
             });
-            let Some(s) = s else {
+            let Some((prev, l)) = entry else {
                 break;
             };
-            back.push((s.file.clone(), s.line, s.text.clone()));
-            cur = s.from;
+            let s = self.render(*prev, *l);
+            if !s.text.is_empty() {
+                back.push((s.file, s.line, s.text));
+            }
+            cur = *prev;
             guard += 1;
-            if guard > 40 {
+            if guard > 10_000 {
                 break;
             }
         }
         back.reverse();
-        out.extend(back);
-        match step.holder {
-            Some(h) => {
+        // Steps repeat when a value goes round a loop: keep the first.
+        let mut kept: Vec<(String, u32, String)> = Vec::new();
+        for s in back {
+            if !kept.contains(&s) {
+                kept.push(s);
+            }
+        }
+        out.extend(kept.into_iter().take(20));
+        match label {
+            Label::Holder { o: h } => {
                 let hs = self
                     .escape_kernel
                     .get(&h)
                     .or_else(|| self.escape_heap.get(&h));
                 if let Some(hs) = hs {
-                    self.chain_into(h, hs, seen, out);
+                    self.chain_into(h, hs.from, hs.label, seen, out);
                 }
             }
-            None => out.push((step.file.clone(), step.line, step.text.clone())),
-        }
-    }
-}
-
-impl crate::ir::Fact {
-    fn kind_has_string(&self) -> bool {
-        match &self.kind {
-            FactKind::Assign { from, .. } => from.iter().any(|v| matches!(v, Val::Str)),
-            _ => false,
+            _ => {
+                let s = self.render(from, label);
+                if !s.text.is_empty() {
+                    out.push((s.file, s.line, s.text));
+                }
+            }
         }
     }
 }

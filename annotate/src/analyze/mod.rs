@@ -43,6 +43,7 @@
 //!   `THIS_MODULE` (the module descriptor keeps its address across swaps),
 //!   not the kernel's or other modules' functions and data.
 
+pub mod elf_check;
 mod flow;
 mod index;
 mod state;

@@ -57,6 +57,9 @@ fn format_diagnostics(module: &str, errors: &[Diag]) -> String {
     s
 }
 
+/// The stack of each parser thread.
+const PARSER_STACK: usize = 512 << 20;
+
 /// How to parse.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -219,7 +222,11 @@ fn parse_impl(md: &ModuleDir, opts: Options, use_facts: bool) -> Result<Program,
     let threads = opts.jobs.clamp(1, todo.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..if todo.is_empty() { 0 } else { threads } {
-            s.spawn(|| {
+            // Type conversion and expression walks recurse as deep as the
+            // kernel's types and macros nest (thousands of frames in fs/xfs,
+            // fs/btrfs): a generous stack, committed only as used.
+            let builder = std::thread::Builder::new().stack_size(PARSER_STACK);
+            let spawned = builder.spawn_scoped(s, || {
                 let index = match Index::new() {
                     Ok(i) => i,
                     Err(e) => {
@@ -246,6 +253,13 @@ fn parse_impl(md: &ModuleDir, opts: Options, use_facts: bool) -> Result<Program,
                     }
                 }
             });
+            if let Err(e) = spawned {
+                fatal.lock().expect("no panics while locked").get_or_insert(
+                    modswap_clang::Error::Thread {
+                        reason: e.to_string(),
+                    },
+                );
+            }
         }
     });
     if let Some(e) = fatal.into_inner().expect("threads joined") {

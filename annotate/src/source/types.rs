@@ -172,6 +172,9 @@ fn structural_key(t: &Type) -> String {
 pub(crate) struct TypeBuilder<'a> {
     pub table: TypeTable,
     pub ctx: &'a Ctx,
+    /// Records whose members are being converted (a record reached again
+    /// through its own members, e.g. mutually pointing module structs).
+    filling: std::collections::HashSet<TypeId>,
 }
 
 impl<'a> TypeBuilder<'a> {
@@ -179,6 +182,7 @@ impl<'a> TypeBuilder<'a> {
         TypeBuilder {
             table: TypeTable::default(),
             ctx,
+            filling: Default::default(),
         }
     }
 
@@ -373,7 +377,7 @@ impl<'a> TypeBuilder<'a> {
                 ..
             }
         );
-        if !fresh && (has_fields || !want_fields) {
+        if !fresh && (has_fields || !want_fields || self.filling.contains(&id)) {
             return id;
         }
         let packed = def.is_some_and(|d| d.children().iter().any(|c| c.kind() == Kind::PackedAttr));
@@ -392,6 +396,7 @@ impl<'a> TypeBuilder<'a> {
             },
         );
         if want_fields {
+            self.filling.insert(id);
             let mut fields = Vec::new();
             for f in t.canonical().fields() {
                 let fty = self.convert(f.ty(), true);
@@ -410,6 +415,7 @@ impl<'a> TypeBuilder<'a> {
             if let Type::Record { fields: slot, .. } = &mut self.table.types[id.0 as usize] {
                 *slot = Some(fields);
             }
+            self.filling.remove(&id);
         }
         id
     }

@@ -3,10 +3,11 @@
 //!
 //! Stages: discover the directory's modules (Kbuild), read Kbuild's saved
 //! compile commands, parse every C file with libclang, analyse, plan the
-//! rewrite, then write it (default), print it as a patch (`--patch`), or
-//! only check it (`--check`: exit 1 when the markers are stale). The report
-//! (text or JSON) goes to stdout, except with `--patch`, whose stdout is the
-//! diff.
+//! rewrite, then write it (default), print it as a patch (`--patch`), only
+//! check it (`--check`: exit 1 when the markers are stale), or only report
+//! (`--dry-run`). The report (text or JSON) goes to stdout, except with
+//! `--patch`, whose stdout is the diff, and `--check`, which prints only
+//! the stale files (to stderr).
 //!
 //! Two hidden options serve the Kbuild fragment (`templates/kbuild/modswap.mk`),
 //! which lets make decide what to parse again:
@@ -38,6 +39,10 @@ pub struct Args {
     /// rewrite would change), 0 when they are right.
     #[arg(long)]
     pub check: bool,
+    /// Analyse and print the report, but write nothing (markers are shown
+    /// as a rewrite would make them).
+    #[arg(long, conflicts_with_all = ["patch", "check"])]
+    pub dry_run: bool,
     /// Report format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -119,8 +124,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    plan.apply()?;
+    if !args.dry_run {
+        plan.apply()?;
+    }
     let mut rep = report::build(&analysis, &plan);
+    // The built modules, when they are up to date with the sources.
+    let elf = analyze::elf_check::cross_check(&analysis, &analyze::elf_check::built(&dir));
+    rep.add_elf_check(&elf);
     rep.notes.extend(dir.notes.iter().cloned());
     rep.notes.extend(
         dir.skipped
@@ -128,7 +138,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             .map(|(m, why)| format!("{m}: not analysed: {why}")),
     );
     match args.format {
-        Format::Text => emit(&rep.text(true))?,
+        Format::Text => emit(&rep.text(!args.dry_run))?,
         Format::Json => emit(&rep.json())?,
     }
     Ok(ExitCode::SUCCESS)
