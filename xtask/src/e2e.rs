@@ -25,7 +25,7 @@
 use crate::kernel::{Tree, Variant};
 use crate::paths;
 use crate::qemu::{kernel_problems, Boot, BootLog, Initramfs};
-use crate::util::{output, run, Cmd};
+use crate::util::{median, output, pct, run, work_dir, Cmd};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,13 +68,6 @@ fn examples() -> PathBuf {
     paths::repo_root().join("examples")
 }
 
-fn work_dir(variant: Variant) -> PathBuf {
-    let name = match variant {
-        Variant::Hotswap => "hotswap",
-        Variant::Stock => "stock",
-    };
-    paths::cache_dir().join("e2e").join(name)
-}
 
 /// The copy of a module directory for one version: `<work>/<dir>/<version>`.
 fn copy_dir(work: &Path, d: &ModDir, version: &str) -> PathBuf {
@@ -309,7 +302,7 @@ fn verify(modswap: &Path, old: &Path, new: &Path) -> Result<()> {
 /// Stage 1 on the hotswap tree: both versions of every module directory,
 /// annotated, with their handlers, built and verified both ways.
 pub fn build(tree: &Tree, modswap: &Path) -> Result<Built> {
-    let work = work_dir(tree.variant);
+    let work = work_dir("e2e", tree.variant);
     std::fs::create_dir_all(&work)?;
     let base = base_commit(tree)?;
     let mut kos = BTreeMap::new();
@@ -378,7 +371,7 @@ pub fn build(tree: &Tree, modswap: &Path) -> Result<Built> {
 /// v1 of every module built against the stock tree, from the hotswap
 /// build's annotated sources (the markers are ordinary sections there).
 fn build_stock(tree: &Tree, hotswap: &Path) -> Result<Built> {
-    let work = work_dir(tree.variant);
+    let work = work_dir("e2e", tree.variant);
     let mut kos = BTreeMap::new();
     for d in &DIRS {
         let from = copy_dir(hotswap, d, "v1");
@@ -520,7 +513,7 @@ fn images(out: &Path) -> Result<Vec<PathBuf>> {
 
 /// Boots `tree` with the built modules and `run.sh` in mode `p.mode`.
 fn boot(tree: &Tree, built: &Built, p: Params) -> Result<(BootLog, Vec<PathBuf>)> {
-    let out = work_dir(tree.variant);
+    let out = work_dir("e2e", tree.variant);
     std::fs::create_dir_all(&out)?;
     let bin = webload(&out)?;
     let cpio = initramfs(tree, built, &out, &bin)?;
@@ -733,14 +726,6 @@ pub fn check(r: &Report, log: &BootLog, p: Params) -> Vec<String> {
     problems
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
-    }
-}
 
 /// Requests per second in each phase: (before, during, after).
 pub fn rates(r: &Report) -> Option<(f64, f64, f64)> {
@@ -880,7 +865,7 @@ fn run_experiment(tree: &Tree, p: Params) -> Result<Report> {
         bail!(
             "the experiment failed:\n  {}\n(serial log: {})",
             problems.join("\n  "),
-            work_dir(tree.variant)
+            work_dir("e2e", tree.variant)
                 .join(format!("serial-{}.log", p.mode))
                 .display()
         );
@@ -941,9 +926,6 @@ fn bench_word(r: &Report, prefix: &str) -> Option<f64> {
         .and_then(|l| l[prefix.len()..].trim().parse().ok())
 }
 
-fn pct(part: f64, whole: f64) -> f64 {
-    100.0 * part / whole
-}
 
 /// `cargo xtask bench e2e`: the paper's tables 1-3 and 6 for fat and vfat,
 /// the request rate around the swaps, and the memory kept.
@@ -952,7 +934,7 @@ pub fn bench() -> Result<()> {
     let hotswap = crate::kernel::prepare(Variant::Hotswap)?;
     let modswap = modswap_binary()?;
     let built = build(&hotswap, &modswap)?;
-    let stock_built = build_stock(&stock, &work_dir(Variant::Hotswap))?;
+    let stock_built = build_stock(&stock, &work_dir("e2e", Variant::Hotswap))?;
     let sp = Params {
         mode: "bench-stock",
         ..Params::demo(0, 0)

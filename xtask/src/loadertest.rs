@@ -11,7 +11,7 @@
 use crate::kernel::{Tree, Variant};
 use crate::paths;
 use crate::qemu::{kernel_problems, Boot, BootLog, Initramfs};
-use crate::util::{run, Cmd};
+use crate::util::{median, pct, run, work_dir, Cmd};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -109,13 +109,6 @@ fn selftests_dir() -> PathBuf {
     paths::repo_root().join("loader/selftests")
 }
 
-fn work_dir(variant: Variant) -> PathBuf {
-    let name = match variant {
-        Variant::Hotswap => "hotswap",
-        Variant::Stock => "stock",
-    };
-    paths::cache_dir().join("loader-tests").join(name)
-}
 
 /// Builds every selftest module against `tree` into `out/modules/`.
 fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
@@ -219,7 +212,7 @@ fn initramfs(tree: &Tree, out: &Path, helper: &Path) -> Result<PathBuf> {
 
 /// Builds everything for `tree` and boots it with `run.sh <suite>`.
 fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLog> {
-    let out = work_dir(tree.variant);
+    let out = work_dir("loader-tests", tree.variant);
     std::fs::create_dir_all(&out)?;
     build_modules(tree, &out)?;
     let helper = build_helper(&out)?;
@@ -292,7 +285,7 @@ pub fn test(tree: &Tree) -> Result<()> {
         bail!(
             "loader QEMU tests failed ({passed} passed):\n  {}\n(full log: {})",
             problems.join("\n  "),
-            work_dir(tree.variant).join("serial-test.log").display()
+            work_dir("loader-tests", tree.variant).join("serial-test.log").display()
         );
     }
     eprintln!("loader: {passed} QEMU tests passed, no kernel warnings");
@@ -354,22 +347,7 @@ fn lookup(map: &BTreeMap<String, Vec<String>>, key: &str, prefix: &str, name: &s
         .with_context(|| format!("benchmark output has no {key} {prefix} {name}"))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        0.0
-    } else {
-        v[v.len() / 2]
-    }
-}
 
-fn pct(part: f64, whole: f64) -> f64 {
-    if whole == 0.0 {
-        0.0
-    } else {
-        100.0 * part / whole
-    }
-}
 
 /// `cargo xtask bench loader`: load time on the stock and the hotswap
 /// kernel, swap time and its breakdown, the read() path before and after a

@@ -104,3 +104,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
+
+/// The median of `v` (the upper one of an even count); NaN when empty, so
+/// that a missing figure prints as such.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// `part` as a percentage of `whole`; NaN when `whole` is zero.
+pub fn pct(part: f64, whole: f64) -> f64 {
+    if whole == 0.0 {
+        f64::NAN
+    } else {
+        100.0 * part / whole
+    }
+}
+
+/// Where a QEMU harness keeps what it builds for one kernel variant:
+/// `<cache>/<harness>/<hotswap|stock>`.
+pub fn work_dir(harness: &str, variant: crate::kernel::Variant) -> std::path::PathBuf {
+    let name = match variant {
+        crate::kernel::Variant::Hotswap => "hotswap",
+        crate::kernel::Variant::Stock => "stock",
+    };
+    crate::paths::cache_dir().join(harness).join(name)
+}
