@@ -16,7 +16,7 @@ fn analyse(dir: &Path) -> Analysis {
     let mut md = kbuild::discover(dir, Some(Path::new(DEBIAN_HEADERS))).unwrap();
     md.load_commands().unwrap();
     let program = source::parse(&md, source::Options::default()).unwrap();
-    analyze::analyze(&program)
+    analyze::analyze(&program).unwrap()
 }
 
 /// One block per global: decision, then the evidence chain.
@@ -137,7 +137,7 @@ fn elf_cross_check_reports_address_uses_of_private_globals() {
     let mut md = kbuild::discover(&dir, Some(Path::new(DEBIAN_HEADERS))).unwrap();
     md.load_commands().unwrap();
     let program = source::parse(&md, source::Options::default()).unwrap();
-    let mut a = analyze::analyze(&program);
+    let mut a = analyze::analyze(&program).unwrap();
     let built = elf_check::built(&md);
     let check = elf_check::cross_check(&a, &built);
     assert_eq!(check.checked, ["esc"]);

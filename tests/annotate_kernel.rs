@@ -84,7 +84,7 @@ fn analyse(dir: &str) -> Analysis {
     let mut md = kbuild::discover(&kernel_tree().join(dir), None).unwrap();
     md.load_commands().unwrap();
     let program = source::parse(&md, source::Options::default()).unwrap();
-    analyze::analyze(&program)
+    analyze::analyze(&program).unwrap()
 }
 
 fn words(s: &str) -> String {
@@ -333,7 +333,7 @@ fn annotate_copy_and_build(dir: &str, modules: &[&str]) {
     let mut md = kbuild::discover(&copy, Some(&tree)).unwrap();
     md.load_commands().unwrap();
     let program = source::parse(&md, source::Options::default()).unwrap();
-    let a = analyze::analyze(&program);
+    let a = analyze::analyze(&program).unwrap();
     let plan = rewrite::plan(&source::names_root(&md), &program, &a).unwrap();
     assert!(plan.is_stale());
     plan.apply().unwrap();
@@ -360,7 +360,7 @@ fn annotate_copy_and_build(dir: &str, modules: &[&str]) {
     let mut md = kbuild::discover(&copy, Some(&tree)).unwrap();
     md.load_commands().unwrap();
     let program = source::parse(&md, source::Options::default()).unwrap();
-    let a2 = analyze::analyze(&program);
+    let a2 = analyze::analyze(&program).unwrap();
     let again = rewrite::plan(&source::names_root(&md), &program, &a2).unwrap();
     assert!(!again.is_stale(), "second run changes:\n{}", again.diff());
 }
@@ -374,4 +374,69 @@ fn annotated_fs_fat_builds() {
 fn annotated_fs_bfs_and_nls_build() {
     annotate_copy_and_build("fs/bfs", &["bfs"]);
     annotate_copy_and_build("fs/nls", &["nls_cp437", "nls_iso8859-1"]);
+}
+
+/// The analysis's resource limits on the real fs/fat: widening (an object
+/// that reaches too many places is taken to escape to the kernel, which may
+/// write it) only ever adds escapes, so recall stays 100% however early it
+/// starts; and a budget the directory does not fit in fails with a typed
+/// error naming the directory, not a hang.
+#[test]
+fn limits_widen_soundly_and_budget_fails_cleanly() {
+    use modswap_annotate::analyze::Limits;
+    let mut md = kbuild::discover(&kernel_tree().join("fs/fat"), None).unwrap();
+    md.load_commands().unwrap();
+    let program = source::parse(&md, source::Options::default()).unwrap();
+    let full = analyze::analyze(&program).unwrap();
+    let narrow = analyze::analyze_with(
+        &program,
+        Limits {
+            widen_at: 10,
+            budget: usize::MAX,
+        },
+    )
+    .unwrap();
+    let mut widened = 0;
+    for m in &full.modules {
+        for g in &m.globals {
+            let n = narrow.global(&m.name, &g.key).unwrap();
+            assert!(
+                !g.escapes || n.escapes,
+                "{}: {} escapes, but not once widened",
+                m.name,
+                g.key
+            );
+            assert!(
+                !(g.escapes && g.mutated()) || n.mutated(),
+                "{}: {} is static_old, but not once widened",
+                m.name,
+                g.key
+            );
+            if n.evidence
+                .iter()
+                .any(|e| e.text.contains("too many to follow"))
+            {
+                assert!(n.escapes, "{}: {} widened but private", m.name, g.key);
+                widened += 1;
+            }
+        }
+    }
+    assert!(
+        widened > 0,
+        "widening at 10 places widened nothing in fs/fat"
+    );
+    let err = analyze::analyze_with(
+        &program,
+        Limits {
+            budget: 1000,
+            ..Limits::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, analyze::Error::Budget { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("fs/fat") && msg.contains("could not analyse"),
+        "{msg}"
+    );
 }

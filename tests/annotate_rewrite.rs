@@ -16,7 +16,7 @@ fn plan(dir: &Path) -> (Plan, analyze::Analysis) {
     let mut md = kbuild::discover(dir, Some(kdir())).unwrap();
     md.load_commands().unwrap();
     let program = source::parse(&md, source::Options::default()).unwrap();
-    let analysis = analyze::analyze(&program);
+    let analysis = analyze::analyze(&program).unwrap();
     let p = rewrite::plan(&source::names_root(&md), &program, &analysis).unwrap();
     (p, analysis)
 }

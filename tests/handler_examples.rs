@@ -34,7 +34,7 @@ fn example(name: &str) {
 
     // The committed handler is the generator's, every TODO decided.
     let pair = version::load(&request(src.join("v1").to_str().unwrap(), &v2)).unwrap();
-    let classes = modswap_codegen::classify(&pair);
+    let classes = modswap_codegen::classify(&pair).unwrap();
     let plan = plan::plan(&pair, &classes).unwrap();
     let handler = v2.join(format!("{name}_modswap.c"));
     let w = write_handler(&plan, &handler, false).unwrap();

@@ -58,7 +58,7 @@ fn annotate(dir: &Path) {
     let mut md = kbuild::discover(dir, Some(&kernel_tree())).unwrap();
     md.load_commands().unwrap();
     let program = source::parse(&md, source::Options::default()).unwrap();
-    let a = analyze::analyze(&program);
+    let a = analyze::analyze(&program).unwrap();
     let p = rewrite::plan(&source::names_root(&md), &program, &a).unwrap();
     p.apply().unwrap();
     build(dir);
@@ -100,7 +100,7 @@ fn vfat_of_linux_6_12() {
     req.kdir = Some(kernel_tree());
     req.module = Some("vfat".into());
     let pair = version::load(&req).unwrap();
-    let classes = modswap_codegen::classify(&pair);
+    let classes = modswap_codegen::classify(&pair).unwrap();
     let plan = plan::plan(&pair, &classes).unwrap();
     let handler = v2.join("vfat_modswap.c");
     let w = write_handler(&plan, &handler, false).unwrap();

@@ -37,6 +37,13 @@ pub enum Error {
         cause: modswap_annotate::source::Error,
     },
 
+    /// The analysis of the new version could not finish (resource budget).
+    #[error("{side}: {cause}")]
+    Analysis {
+        side: Side,
+        cause: modswap_annotate::analyze::Error,
+    },
+
     /// `--old` is neither a directory nor a revision of the git repository
     /// that holds the new version.
     #[error("old version {spec:?}: {reason}")]

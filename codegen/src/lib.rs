@@ -64,14 +64,18 @@ pub const NO_HANDLER_MACRO: &str = "MODSWAP_NO_HANDLER";
 
 /// The classes of the new version's globals: its markers, then annotate's
 /// analysis of its IR for the rest.
-pub fn classify(pair: &version::Pair) -> classes::Classes {
-    let analysis = modswap_annotate::analyze::analyze(&pair.new.program);
+pub fn classify(pair: &version::Pair) -> Result<classes::Classes> {
+    let analysis =
+        modswap_annotate::analyze::analyze(&pair.new.program).map_err(|cause| Error::Analysis {
+            side: Side::New,
+            cause,
+        })?;
     let module = pair
         .new
         .program
         .module(&pair.module)
         .expect("version::load keeps the chosen module");
-    classes::Classes::new(module, Some(&analysis))
+    Ok(classes::Classes::new(module, Some(&analysis)))
 }
 
 /// The default output file: `<new dir>/<module>_modswap.c`.

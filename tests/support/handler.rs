@@ -159,7 +159,7 @@ pub fn request(old: &str, new: &Path) -> version::Request {
 /// expects (`classes.txt`).
 pub fn plan_of(fx: &Fixture) -> Result<plan::Plan, modswap_codegen::Error> {
     let pair = version::load(&request(fx.old.to_str().unwrap(), &fx.new))?;
-    let classes = modswap_codegen::classify(&pair);
+    let classes = modswap_codegen::classify(&pair).unwrap();
     for (key, want) in expected_classes(&fx.case) {
         let got = classes
             .get(&key)

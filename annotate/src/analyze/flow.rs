@@ -116,12 +116,17 @@ enum Label {
     Holder { o: Obj },
     /// The kernel passes its own pointers to the functions it calls.
     KernelArgs,
+    /// An object widened (see [`WIDEN_AT`]): too many nodes to follow.
+    Widened,
 }
 
 impl Label {
     fn writable(self) -> bool {
         match self {
             Label::Fact { writable, .. } | Label::Init { writable, .. } => writable,
+            // Where a widened pointer leads is not known: the kernel may
+            // have it, and write through it.
+            Label::Widened => true,
             _ => false,
         }
     }
@@ -165,6 +170,29 @@ const BUILTIN_NO_ESCAPE: &[&str] = &[
     "__builtin_offsetof",
 ];
 
+/// An object that reaches more than this many nodes is widened to the
+/// conservative top: it is taken to escape to the kernel as a pointer to
+/// non-const (so what it holds escapes with it, and it counts as written),
+/// and from then on it travels as `Unknown`, which stores through, loads
+/// from and calls through as the kernel's memory. Sound for escape; it keeps
+/// a context-insensitive analysis of a large directory from propagating
+/// every object to every node (fs/bcachefs: pointers to the locals of
+/// hundreds of callers meet in the parameters of shared helpers and spread
+/// from there to over a million nodes), since no object can be in more
+/// than this many nodes. Small modules never get near it (in fs/fat no
+/// object reaches more than a few hundred nodes).
+pub(crate) const WIDEN_AT: u32 = 2000;
+
+/// The most (node, object) pairs plus edges the solver may hold before it
+/// gives up with [`Budget`] (roughly 100 bytes each).
+pub(crate) const BUDGET: usize = 12_000_000;
+
+/// The solver exceeded its budget.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    pub reason: String,
+}
+
 /// A load through a pointer node: `dst` gets what the pointed-to memory holds.
 struct LoadC {
     member: Option<Sym>,
@@ -194,8 +222,8 @@ struct CallC {
 
 #[derive(Default)]
 struct NodeData {
+    /// What the node holds, in arrival order (membership: `Flows::prov`).
     pts: Vec<Obj>,
-    set: HashSet<Obj>,
     out: Vec<(Node, Label)>,
     loads: Vec<LoadC>,
     stores: Vec<StoreC>,
@@ -213,6 +241,13 @@ pub(crate) struct Flows<'p> {
     escape_kernel_node: Node,
     escape_heap_node: Node,
     writable_node: Node,
+    /// Set when the solver ran out of budget.
+    over_budget: bool,
+    limits: super::Limits,
+    /// In how many nodes each object is (escape nodes aside).
+    reach: HashMap<Obj, u32>,
+    /// Objects widened (see [`WIDEN_AT`]).
+    widened: HashSet<Obj>,
     /// Call results, by (body, fact).
     results: HashMap<(FId, u32), Node>,
     /// Escapes, rendered after solving.
@@ -236,7 +271,7 @@ pub(crate) struct Flows<'p> {
 }
 
 impl<'p> Flows<'p> {
-    pub fn solve(ix: &'p Index<'p>) -> Flows<'p> {
+    pub fn solve(ix: &'p Index<'p>, limits: super::Limits) -> Result<Flows<'p>, Budget> {
         let mut fl = Flows {
             ix,
             keys: HashMap::new(),
@@ -248,6 +283,10 @@ impl<'p> Flows<'p> {
             escape_kernel_node: 0,
             escape_heap_node: 0,
             writable_node: 0,
+            over_budget: false,
+            limits,
+            reach: HashMap::new(),
+            widened: HashSet::new(),
             results: HashMap::new(),
             escape_kernel: BTreeMap::new(),
             escape_heap: BTreeMap::new(),
@@ -260,6 +299,7 @@ impl<'p> Flows<'p> {
             unknown_write_facts: BTreeMap::new(),
             kernel_callable: HashSet::new(),
         };
+        let started = std::time::Instant::now();
         fl.escape_kernel_node = fl.temp();
         fl.escape_heap_node = fl.temp();
         fl.writable_node = fl.temp();
@@ -283,8 +323,31 @@ impl<'p> Flows<'p> {
             fl.edge(r, ek, Label::ReturnToKernel { f });
         }
         fl.run();
+        // Sizes of the solution, for tuning WIDEN_AT and BUDGET.
+        if std::env::var_os("MODSWAP_FLOW_STATS").is_some() {
+            let big = fl.nodes.iter().map(|x| x.pts.len()).max().unwrap_or(0);
+            eprintln!(
+                "flow: done in {:?}: nodes {} pairs {} edges {} widened {} biggest {big} widest {}",
+                started.elapsed(),
+                fl.nodes.len(),
+                fl.prov.len(),
+                fl.edges.len(),
+                fl.widened.len(),
+                fl.reach.values().max().copied().unwrap_or(0)
+            );
+        }
+        if fl.over_budget {
+            return Err(Budget {
+                reason: format!(
+                    "the points-to analysis needs more than {} million facts ({} nodes, {} objects widened)",
+                    fl.limits.budget / 1_000_000,
+                    fl.nodes.len(),
+                    fl.widened.len()
+                ),
+            });
+        }
         fl.finish();
-        fl
+        Ok(fl)
     }
 
     // ---- the graph ----
@@ -336,11 +399,34 @@ impl<'p> Flows<'p> {
         } else {
             o
         };
-        if self.nodes[n as usize].set.insert(o) {
+        let special = n <= self.writable_node;
+        let o = if !special && o != Obj::Unknown && self.widened.contains(&whole(o)) {
+            Obj::Unknown
+        } else {
+            o
+        };
+        if let std::collections::hash_map::Entry::Vacant(e) = self.prov.entry((n, o)) {
+            e.insert((from, label));
             self.nodes[n as usize].pts.push(o);
-            self.prov.insert((n, o), (from, label));
             self.work.push_back((n, o));
+            if self.prov.len() + self.edges.len() > self.limits.budget {
+                self.over_budget = true;
+            }
+            if !special && o != Obj::Unknown {
+                let r = self.reach.entry(whole(o)).or_insert(0);
+                *r += 1;
+                if *r > self.limits.widen_at {
+                    self.widen(n, o);
+                }
+            }
         }
+    }
+
+    /// Widens object `o`, just put into node `n` (see [`WIDEN_AT`]).
+    fn widen(&mut self, n: Node, o: Obj) {
+        self.widened.insert(whole(o));
+        let ek = self.escape_kernel_node;
+        self.send(n, o, ek, Label::Widened);
     }
 
     /// Adds the edge `src -> dst` and sends what `src` already holds.
@@ -395,6 +481,9 @@ impl<'p> Flows<'p> {
 
     fn run(&mut self) {
         while let Some((n, o)) = self.work.pop_front() {
+            if self.over_budget {
+                return;
+            }
             let out = self.nodes[n as usize].out.clone();
             for (dst, label) in out {
                 self.send(n, o, dst, label);
@@ -1144,6 +1233,14 @@ impl<'p> Flows<'p> {
         let (file, line, text) = match label {
             Label::Copy | Label::KernelArgs => (String::new(), 0, String::new()),
             Label::Holder { .. } => (String::new(), 0, String::new()),
+            Label::Widened => (
+                String::new(),
+                0,
+                format!(
+                    "its address reaches more than {} places in the module, too many to follow: assumed to reach the kernel, which may write it",
+                    self.limits.widen_at
+                ),
+            ),
             Label::Fact { f, i, what, .. } => {
                 let fact = &ix.body(f).facts[i as usize];
                 let w = self.what(f, i, what);
@@ -1379,6 +1476,14 @@ impl<'p> Flows<'p> {
                 }
             }
         }
+    }
+}
+
+/// The object a pointer points into, whatever the member.
+fn whole(o: Obj) -> Obj {
+    match o {
+        Obj::Global(g, _) => Obj::Global(g, None),
+        _ => o,
     }
 }
 

@@ -8,7 +8,7 @@
 //! let mut dir = kbuild::discover("fs/fat".as_ref(), None)?;
 //! dir.load_commands()?;
 //! let program = source::parse(&dir, source::Options::default())?;
-//! let analysis = analyze::analyze(&program);
+//! let analysis = analyze::analyze(&program)?;
 //! let g = analysis.global("vfat", "vfat_fs_type").unwrap();
 //! println!("{} {}: {}", g.key, g.class, g.reason);
 //! # Ok(()) }
@@ -134,10 +134,49 @@ impl Analysis {
     }
 }
 
+/// What can go wrong in the analysis.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The directory is too large or too entangled for the analysis to
+    /// finish within its resource budget; nothing is classified.
+    #[error("{dir}: could not analyse: {reason}")]
+    Budget { dir: String, reason: String },
+}
+
+/// Resource limits of the analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// An object that reaches more than this many nodes of the points-to
+    /// graph is widened: taken to escape to the kernel, which may write it
+    /// (sound: it can only make more globals escape).
+    pub widen_at: u32,
+    /// The most facts (node-object pairs plus edges) the points-to solver
+    /// may hold before it gives up with [`Error::Budget`].
+    pub budget: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            widen_at: flow::WIDEN_AT,
+            budget: flow::BUDGET,
+        }
+    }
+}
+
 /// Analyses every global of `program`.
-pub fn analyze(program: &Program) -> Analysis {
+pub fn analyze(program: &Program) -> Result<Analysis, Error> {
+    analyze_with(program, Limits::default())
+}
+
+/// [`analyze`] with other resource limits.
+pub fn analyze_with(program: &Program, limits: Limits) -> Result<Analysis, Error> {
     let ix = Index::new(program);
-    let flows = Flows::solve(&ix);
+    let flows = Flows::solve(&ix, limits).map_err(|b| Error::Budget {
+        dir: program.dir.clone(),
+        reason: b.reason,
+    })?;
     let mut notes = Vec::new();
     let mut modules: Vec<ModuleAnalysis> = program
         .modules
@@ -176,11 +215,11 @@ pub fn analyze(program: &Program) -> Analysis {
     }
     notes.sort();
     notes.dedup();
-    Analysis {
+    Ok(Analysis {
         dir: program.dir.clone(),
         modules,
         notes,
-    }
+    })
 }
 
 fn ev(file: &str, line: u32, text: impl Into<String>) -> Evidence {

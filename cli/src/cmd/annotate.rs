@@ -79,7 +79,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     } else {
         source::parse(&dir, opts)?
     };
-    let analysis = analyze::analyze(&program);
+    let analysis = analyze::analyze(&program)?;
     let root = source::names_root(&dir);
     let plan = rewrite::plan(&root, &program, &analysis)
         .with_context(|| format!("planning the rewrite of {}", dir.dir.display()))?;

@@ -55,7 +55,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }),
     };
     let pair = version::load(&req)?;
-    let classes = modswap_codegen::classify(&pair);
+    let classes = modswap_codegen::classify(&pair)?;
     let plan = plan::plan(&pair, &classes)?;
     let out = args
         .output

@@ -70,11 +70,25 @@ struct Measured {
     signal: Option<i32>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// Killed for running longer than the timeout.
+    timed_out: bool,
 }
 
+/// How long one directory of the fs/-wide run may take before the bench
+/// kills it and counts it as not analysed (the analysis has its own
+/// resource budget; this guards against anything else, e.g. libclang).
+const DIR_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
 /// Runs `cmd`, collecting output, and reaps it with wait4() for its peak RSS.
-fn measure(mut cmd: Command) -> Result<Measured> {
+fn measure(cmd: Command) -> Result<Measured> {
+    measure_with_timeout(cmd, None)
+}
+
+/// [`measure`], killing the command (SIGKILL) after `timeout`.
+fn measure_with_timeout(mut cmd: Command, timeout: Option<Duration>) -> Result<Measured> {
     use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -95,6 +109,26 @@ fn measure(mut cmd: Command) -> Result<Measured> {
         v
     });
     let pid = child.id() as libc::pid_t;
+    let done = Arc::new(AtomicBool::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
+    let watchdog = timeout.map(|limit| {
+        let (done, killed) = (done.clone(), killed.clone());
+        std::thread::spawn(move || {
+            while start.elapsed() < limit {
+                if done.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            if !done.load(Ordering::SeqCst) {
+                killed.store(true, Ordering::SeqCst);
+                // SAFETY: plain kill(2) of our child. `done` is set right
+                // after wait4 returns, so the pid can only have been reaped
+                // (and reused) within that instant.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        })
+    });
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -102,6 +136,10 @@ fn measure(mut cmd: Command) -> Result<Measured> {
     // called); the out-pointers are valid for the call.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = start.elapsed();
+    done.store(true, Ordering::SeqCst);
+    if let Some(w) = watchdog {
+        let _ = w.join();
+    }
     if r != pid {
         bail!("wait4 failed: {}", std::io::Error::last_os_error());
     }
@@ -125,6 +163,7 @@ fn measure(mut cmd: Command) -> Result<Measured> {
         signal,
         stdout,
         stderr,
+        timed_out: killed.load(Ordering::SeqCst),
     })
 }
 
@@ -499,7 +538,7 @@ fn fs_wide(modswap: &Path) -> Result<()> {
                 c.arg("annotate")
                     .arg(d)
                     .args(["--dry-run", "--format", "json", "-j1"]);
-                let m = measure(c);
+                let m = measure_with_timeout(c, Some(DIR_TIMEOUT));
                 results.lock().expect("no panics").push((d.clone(), m));
             });
         }
@@ -511,6 +550,7 @@ fn fs_wide(modswap: &Path) -> Result<()> {
     let mut classes: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut cpu = Duration::ZERO;
+    let mut cpu_time = Duration::ZERO;
     let mut peak = (0u64, String::new());
     let mut slowest = (Duration::ZERO, String::new());
     for (d, m) in &results {
@@ -526,11 +566,22 @@ fn fs_wide(modswap: &Path) -> Result<()> {
             }
         };
         cpu += m.wall;
+        cpu_time += m.cpu;
         if m.max_rss_kb > peak.0 {
             peak = (m.max_rss_kb, rel.clone());
         }
         if m.wall > slowest.0 {
             slowest = (m.wall, rel.clone());
+        }
+        if m.timed_out {
+            failures
+                .entry(format!(
+                    "timed out: killed after {} s",
+                    DIR_TIMEOUT.as_secs()
+                ))
+                .or_default()
+                .push(rel);
+            continue;
         }
         if let Some(sig) = m.signal {
             failures
@@ -584,9 +635,10 @@ fn fs_wide(modswap: &Path) -> Result<()> {
             .join(", ")
     );
     println!(
-        "  time: {} wall with {workers} workers ({} of work, {:.1}x parallel); slowest {} ({}); peak memory {:.0} MB ({})",
+        "  time: {} wall with {workers} workers ({} of work, {} CPU, {:.1}x parallel); slowest {} ({}); peak memory {:.0} MB ({})",
         secs(wall),
         secs(cpu),
+        secs(cpu_time),
         cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
         slowest.1,
         secs(slowest.0),
