@@ -68,7 +68,6 @@ fn examples() -> PathBuf {
     paths::repo_root().join("examples")
 }
 
-
 /// The copy of a module directory for one version: `<work>/<dir>/<version>`.
 fn copy_dir(work: &Path, d: &ModDir, version: &str) -> PathBuf {
     work.join(d.example).join(version)
@@ -726,7 +725,6 @@ pub fn check(r: &Report, log: &BootLog, p: Params) -> Vec<String> {
     problems
 }
 
-
 /// Requests per second in each phase: (before, during, after).
 pub fn rates(r: &Report) -> Option<(f64, f64, f64)> {
     let (b, s, a, e) = (
@@ -925,7 +923,6 @@ fn bench_word(r: &Report, prefix: &str) -> Option<f64> {
         .find(|l| l.starts_with(prefix))
         .and_then(|l| l[prefix.len()..].trim().parse().ok())
 }
-
 
 /// `cargo xtask bench e2e`: the paper's tables 1-3 and 6 for fat and vfat,
 /// the request rate around the swaps, and the memory kept.

@@ -109,7 +109,6 @@ fn selftests_dir() -> PathBuf {
     paths::repo_root().join("loader/selftests")
 }
 
-
 /// Builds every selftest module against `tree` into `out/modules/`.
 fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
     let src = selftests_dir();
@@ -285,7 +284,9 @@ pub fn test(tree: &Tree) -> Result<()> {
         bail!(
             "loader QEMU tests failed ({passed} passed):\n  {}\n(full log: {})",
             problems.join("\n  "),
-            work_dir("loader-tests", tree.variant).join("serial-test.log").display()
+            work_dir("loader-tests", tree.variant)
+                .join("serial-test.log")
+                .display()
         );
     }
     eprintln!("loader: {passed} QEMU tests passed, no kernel warnings");
@@ -346,8 +347,6 @@ fn lookup(map: &BTreeMap<String, Vec<String>>, key: &str, prefix: &str, name: &s
         .and_then(|l| value(l, name))
         .with_context(|| format!("benchmark output has no {key} {prefix} {name}"))
 }
-
-
 
 /// `cargo xtask bench loader`: load time on the stock and the hotswap
 /// kernel, swap time and its breakdown, the read() path before and after a
