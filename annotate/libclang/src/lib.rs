@@ -23,7 +23,7 @@ mod location;
 mod token;
 mod types;
 
-pub use cursor::{Cursor, EvalResult, Kind, Linkage, StorageClass, Visit};
+pub use cursor::{Cursor, EvalResult, FileId, Kind, Linkage, StorageClass, Visit};
 pub use index::{Diagnostic, Index, ParseOptions, Severity, TranslationUnit};
 pub use location::{Extent, Location};
 pub use token::{Token, TokenKind};

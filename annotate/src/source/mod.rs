@@ -84,6 +84,8 @@ pub(crate) struct Ctx {
     module_dir: PathBuf,
     main_file: PathBuf,
     texts: RefCell<HashMap<PathBuf, Option<String>>>,
+    /// Files of the unit: in the module directory or not.
+    in_dir: RefCell<HashMap<modswap_clang::FileId, bool>>,
 }
 
 impl Ctx {
@@ -110,6 +112,22 @@ impl Ctx {
         l.file
             .as_deref()
             .is_some_and(|f| abs(f).starts_with(&self.module_dir))
+    }
+
+    /// [`Ctx::in_module_dir`] of a location in file `id`, asked once per
+    /// file (`loc` makes the location when it is not known yet).
+    pub(crate) fn file_in_module_dir(
+        &self,
+        id: Option<modswap_clang::FileId>,
+        loc: impl FnOnce() -> modswap_clang::Location,
+    ) -> bool {
+        let Some(id) = id else { return false };
+        if let Some(known) = self.in_dir.borrow().get(&id) {
+            return *known;
+        }
+        let inside = self.in_module_dir(&loc());
+        self.in_dir.borrow_mut().insert(id, inside);
+        inside
     }
 
     pub(crate) fn in_main_unit(&self, l: &modswap_clang::Location) -> bool {
@@ -338,6 +356,7 @@ pub(crate) fn parse_one(
         module_dir: module_dir.to_path_buf(),
         main_file: job.source.clone(),
         texts: RefCell::new(HashMap::new()),
+        in_dir: RefCell::new(HashMap::new()),
     };
     let errors: Vec<Diag> = tu
         .diagnostics()

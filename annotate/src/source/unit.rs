@@ -31,7 +31,9 @@ pub(crate) fn extract(
     let root = tu.cursor();
     let top = root.children();
     for c in &top {
-        if c.kind() == Kind::MacroExpansion {
+        if c.kind() == Kind::MacroExpansion
+            && ctx.file_in_module_dir(c.extent_file_id(), || c.extent().start)
+        {
             let e = c.extent();
             if let Some(f) = &e.start.file {
                 if ctx.in_module_dir(&e.start) {
@@ -51,7 +53,7 @@ pub(crate) fn extract(
             // Definitions, including tentative ones (`static int x;`),
             // which libclang does not count as definitions.
             Kind::VarDecl
-                if ctx.in_module_dir(&c.location())
+                if ctx.file_in_module_dir(c.file_id(), || c.location())
                     && (c.is_definition() || c.storage_class() != StorageClass::Extern) =>
             {
                 let name = c.spelling();
@@ -69,8 +71,7 @@ pub(crate) fn extract(
                 }
             }
             Kind::FunctionDecl => {
-                let loc = c.location();
-                let in_dir = ctx.in_module_dir(&loc);
+                let in_dir = ctx.file_in_module_dir(c.file_id(), || c.location());
                 if in_dir {
                     note_function(&mut functions, ctx, *c, true);
                 }
