@@ -481,7 +481,10 @@ fn initramfs(tree: &Tree, built: &Built, out: &Path, webload: &Path) -> Result<P
     Ok(cpio)
 }
 
-/// Fresh disk images: FAT32 (64 MiB, vfat), FAT16 (16 MiB, msdos), BFS (8 MiB).
+/// Fresh disk images: FAT32 (64 MiB, vfat), FAT16 (16 MiB, msdos), BFS (64 MiB:
+/// BFS gets back the blocks of a deleted file only when it is the last file
+/// on the disk, so the writer's churn uses up about 2 KB per operation; an
+/// 8 MiB image filled up on a quiet machine).
 fn images(out: &Path) -> Result<Vec<PathBuf>> {
     let (vfat, msdos, bfs) = (
         out.join("vfat.img"),
@@ -505,7 +508,7 @@ fn images(out: &Path) -> Result<Vec<PathBuf>> {
             .arg(&msdos)
             .arg("16384"),
     )?;
-    std::fs::File::create(&bfs)?.set_len(8 << 20)?;
+    std::fs::File::create(&bfs)?.set_len(64 << 20)?;
     output(Cmd::new("mkfs.bfs").arg(&bfs))?;
     Ok(vec![vfat, msdos, bfs])
 }
