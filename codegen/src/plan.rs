@@ -291,6 +291,21 @@ struct Part<'t, 'a> {
     body: Vec<Item>,
 }
 
+impl Part<'_, '_> {
+    /// Appends one global's statements under a one-line comment, separated
+    /// from the previous global's by a blank line.
+    fn push_block(&mut self, comment: String, body: Vec<Item>) {
+        if !self.body.is_empty() {
+            self.body.push(Item::Blank);
+        }
+        self.body.push(Item::Comment {
+            indent: 1,
+            lines: vec![comment],
+        });
+        self.body.extend(body);
+    }
+}
+
 struct Builder<'t, 'a> {
     types: &'t Types<'a>,
     old_dir: &'a str,
@@ -438,14 +453,7 @@ impl<'t, 'a> Builder<'t, 'a> {
                         &at,
                         "not marked static_old: the new one replaces it (TODO)",
                     );
-                    if !part.body.is_empty() {
-                        part.body.push(Item::Blank);
-                    }
-                    part.body.push(Item::Comment {
-                        indent: 1,
-                        lines: vec![format!("{} ({at}): not marked static_old", g.key)],
-                    });
-                    part.body.extend(body);
+                    part.push_block(format!("{} ({at}): not marked static_old", g.key), body);
                     return;
                 }
                 (_, _) => {
@@ -630,14 +638,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         };
         let class = Class::Transfer;
         self.line(g, class, at, action);
-        if !part.body.is_empty() {
-            part.body.push(Item::Blank);
-        }
-        part.body.push(Item::Comment {
-            indent: 1,
-            lines: vec![format!("{} ({at}{old_at}): {class}, {action}", g.key)],
-        });
-        part.body.extend(body);
+        part.push_block(format!("{} ({at}{old_at}): {class}, {action}", g.key), body);
     }
 
     /// Re-assignments of a static_old object from the new initializer.
@@ -752,14 +753,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             at: at.to_string(),
             action: action.clone(),
         });
-        if !part.body.is_empty() {
-            part.body.push(Item::Blank);
-        }
-        part.body.push(Item::Comment {
-            indent: 1,
-            lines: vec![format!("{} ({at}): static_old, {action}", g.key)],
-        });
-        part.body.extend(body);
+        part.push_block(format!("{} ({at}): static_old, {action}", g.key), body);
     }
 
     /// Members of a new initializer that point into the module, as
