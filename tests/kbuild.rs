@@ -554,7 +554,10 @@ fn facts_are_the_parse_and_stale_ones_are_not_used() {
         md.load_commands().unwrap();
         md
     };
-    let opts = source::Options { jobs: 2 };
+    let opts = source::Options {
+        jobs: 2,
+        ..source::Options::default()
+    };
     let json = |p: &modswap_annotate::ir::Program| serde_json::to_string(p).unwrap();
     let parsed = source::parse(&load(), opts).unwrap();
     let from_facts = source::parse_using_facts(&load(), opts).unwrap();

@@ -120,6 +120,7 @@ pub fn load(req: &Request) -> Result<Pair> {
 
     let opts = source::Options {
         jobs: req.jobs.max(1),
+        ..source::Options::default()
     };
     let new_program = source::parse(&new_dir, opts).map_err(|cause| Error::Parse {
         side: Side::New,

@@ -240,6 +240,16 @@ impl<'tu> Cursor<'tu> {
         Extent::from_raw(unsafe { clang_getCursorExtent(self.raw) })
     }
 
+    /// Whether both ends of [`Cursor::extent`] are text of a file, neither
+    /// from a macro's body nor inside a macro invocation's arguments.
+    pub fn extent_is_literal(&self) -> bool {
+        // SAFETY: the cursor is alive; locations are plain values.
+        unsafe {
+            let range = clang_getCursorExtent(self.raw);
+            literal(clang_getRangeStart(range)) && literal(clang_getRangeEnd(range))
+        }
+    }
+
     /// The tokens of this cursor's extent.
     pub fn tokens(&self) -> Vec<Token> {
         self.tu.tokenize(&self.extent())
@@ -611,4 +621,17 @@ fn file_id_of(loc: CXSourceLocation) -> Option<FileId> {
     // SAFETY: plain out-parameters.
     unsafe { clang_getFileLocation(loc, &mut file, &mut line, &mut column, &mut offset) };
     (!file.is_null()).then_some(FileId(file as usize))
+}
+
+/// Whether a location is spelled where it is expanded (no macro involved).
+///
+/// # Safety
+/// `loc` must belong to a live translation unit.
+unsafe fn literal(loc: CXSourceLocation) -> bool {
+    let (mut f1, mut f2): (CXFile, CXFile) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let (mut o1, mut o2) = (0u32, 0u32);
+    let mut unused = 0u32;
+    clang_getExpansionLocation(loc, &mut f1, &mut unused, &mut unused, &mut o1);
+    clang_getSpellingLocation(loc, &mut f2, &mut unused, &mut unused, &mut o2);
+    !f1.is_null() && clang_File_isEqual(f1, f2) != 0 && o1 == o2
 }

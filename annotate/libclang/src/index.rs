@@ -40,6 +40,19 @@ impl Index {
         args: &[String],
         options: ParseOptions,
     ) -> Result<TranslationUnit<'_>, Error> {
+        self.parse_with(file, args, options, &[])
+    }
+
+    /// [`Index::parse`], with the contents of some files replaced: libclang
+    /// reads each [`Unsaved`] file's `contents` instead of the file on disk
+    /// (the file must exist; it is found by the normal include search).
+    pub fn parse_with(
+        &self,
+        file: &Path,
+        args: &[String],
+        options: ParseOptions,
+        unsaved: &[Unsaved],
+    ) -> Result<TranslationUnit<'_>, Error> {
         let c_file = CString::new(file.as_os_str().as_encoded_bytes()).map_err(|_| {
             Error::NulInArgument {
                 file: file.to_path_buf(),
@@ -56,6 +69,26 @@ impl Index {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let ptrs: Vec<*const c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
+        let c_names = unsaved
+            .iter()
+            .map(|u| {
+                CString::new(u.path.as_os_str().as_encoded_bytes()).map_err(|_| {
+                    Error::NulInArgument {
+                        file: file.to_path_buf(),
+                        arg: u.path.display().to_string(),
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut raw_unsaved: Vec<CXUnsavedFile> = unsaved
+            .iter()
+            .zip(&c_names)
+            .map(|(u, name)| CXUnsavedFile {
+                Filename: name.as_ptr(),
+                Contents: u.contents.as_ptr() as *const c_char,
+                Length: u.contents.len() as std::os::raw::c_ulong,
+            })
+            .collect();
         let mut flags = CXTranslationUnit_None;
         if options.detailed_preprocessing_record {
             flags |= CXTranslationUnit_DetailedPreprocessingRecord;
@@ -72,8 +105,12 @@ impl Index {
                 c_file.as_ptr(),
                 ptrs.as_ptr(),
                 ptrs.len() as i32,
-                std::ptr::null_mut(),
-                0,
+                if raw_unsaved.is_empty() {
+                    std::ptr::null_mut()
+                } else {
+                    raw_unsaved.as_mut_ptr()
+                },
+                raw_unsaved.len() as u32,
                 flags,
                 &mut tu,
             )
@@ -102,6 +139,14 @@ impl Drop for Index {
         // SAFETY: created by clang_createIndex; every TU borrowed it and is gone.
         unsafe { clang_disposeIndex(self.raw) }
     }
+}
+
+/// A file whose contents libclang takes from memory instead of the disk
+/// (see [`Index::parse_with`]). libclang copies the contents during the parse.
+#[derive(Debug, Clone)]
+pub struct Unsaved {
+    pub path: PathBuf,
+    pub contents: std::sync::Arc<[u8]>,
 }
 
 /// How to parse.

@@ -118,7 +118,13 @@ pub fn write_unit(md: &ModuleDir, source: &Path) -> Result<PathBuf, Error> {
     };
     let names_root = super::names_root(md);
     let index = Index::new()?;
-    let (result, read) = parse_one(&index, &job, &names_root, &md.dir)?;
+    let (result, read) = parse_one(
+        &index,
+        &job,
+        &names_root,
+        &md.dir,
+        &super::bodies::HeaderBodies::new(false),
+    )?;
     let files = read
         .into_iter()
         .filter(|f| f.starts_with(&md.dir))

@@ -5,6 +5,7 @@
 //! each thread holds one translation unit at a time), then merged in a fixed
 //! order, so the result does not depend on scheduling.
 
+mod bodies;
 pub mod facts;
 mod flows;
 mod init;
@@ -13,6 +14,7 @@ mod unit;
 
 use crate::ir::{Loc, Module, Program, TypeTable};
 use crate::kbuild::ModuleDir;
+use bodies::HeaderBodies;
 use modswap_clang::{Index, ParseOptions};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -65,6 +67,10 @@ const PARSER_STACK: usize = 512 << 20;
 pub struct Options {
     /// Parser threads (at least 1).
     pub jobs: usize,
+    /// Read the kernel headers' function bodies that earlier units of the
+    /// directory showed folded away (see `bodies`; on by default). The IR is
+    /// the same either way; off parses every unit in full.
+    pub fold_header_bodies: bool,
 }
 
 impl Default for Options {
@@ -73,6 +79,7 @@ impl Default for Options {
             jobs: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            fold_header_bodies: true,
         }
     }
 }
@@ -194,16 +201,41 @@ pub(crate) type JobResult = Result<(crate::ir::Unit, TypeTable), Vec<Diag>>;
 /// if there are any, the result is [`Error::Diagnostics`] for the first
 /// module that has them.
 pub fn parse(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
+    parse_impl(md, opts, false).map(|(p, _)| p)
+}
+
+/// [`parse`], also telling how much of the headers was folded away.
+pub fn parse_with_stats(md: &ModuleDir, opts: Options) -> Result<(Program, ParseStats), Error> {
     parse_impl(md, opts, false)
+}
+
+/// What [`parse_with_stats`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseStats {
+    /// Units parsed by libclang.
+    pub units: usize,
+    /// Of those, units that read at least one header with folded bodies.
+    pub units_with_folded_headers: usize,
+    /// Header function bodies found, and how many of them were folded.
+    pub header_bodies: usize,
+    pub folded_bodies: usize,
+    /// Units that had errors with folded headers and were parsed again in
+    /// full (expected: none).
+    pub reparsed_in_full: usize,
 }
 
 /// [`parse`], but each unit whose facts file ([`facts`]) still describes
 /// it is read from that file instead of parsed.
 pub fn parse_using_facts(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
-    parse_impl(md, opts, true)
+    parse_impl(md, opts, true).map(|(p, _)| p)
 }
 
-fn parse_impl(md: &ModuleDir, opts: Options, use_facts: bool) -> Result<Program, Error> {
+fn parse_impl(
+    md: &ModuleDir,
+    opts: Options,
+    use_facts: bool,
+) -> Result<(Program, ParseStats), Error> {
     let names_root = names_root(md);
     let mut jobs = Vec::new();
     let mut saved = Vec::new();
@@ -237,6 +269,7 @@ fn parse_impl(md: &ModuleDir, opts: Options, use_facts: bool) -> Result<Program,
         (0..jobs.len()).filter(|&i| r[i].is_none()).collect()
     };
     let fatal: Mutex<Option<modswap_clang::Error>> = Mutex::new(None);
+    let bodies = HeaderBodies::new(opts.fold_header_bodies);
     let threads = opts.jobs.clamp(1, todo.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..if todo.is_empty() { 0 } else { threads } {
@@ -258,7 +291,7 @@ fn parse_impl(md: &ModuleDir, opts: Options, use_facts: bool) -> Result<Program,
                 loop {
                     let n = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&i) = todo.get(n) else { break };
-                    let r = parse_one(&index, &jobs[i], &names_root, &md.dir);
+                    let r = parse_one(&index, &jobs[i], &names_root, &md.dir, &bodies);
                     match r {
                         Ok((r, _)) => results.lock().expect("no panics while locked")[i] = Some(r),
                         Err(e) => {
@@ -333,24 +366,36 @@ fn parse_impl(md: &ModuleDir, opts: Options, use_facts: bool) -> Result<Program,
     if let Some((module, errors)) = failed {
         return Err(Error::Diagnostics { module, errors });
     }
-    Ok(program)
+    let stats = ParseStats {
+        units: todo.len(),
+        ..bodies.stats()
+    };
+    Ok((program, stats))
 }
 
 /// Parses one unit; also returns every file it read (absolute, normalized).
+/// Headers whose function bodies `bodies` knows are read without them; what
+/// this unit shows of other headers is added to `bodies`.
 pub(crate) fn parse_one(
     index: &Index,
     job: &Job,
     names_root: &Path,
     module_dir: &Path,
+    bodies: &HeaderBodies,
 ) -> Result<(JobResult, Vec<PathBuf>), modswap_clang::Error> {
-    let tu = index.parse(
-        &job.source,
-        &job.args,
-        ParseOptions {
-            detailed_preprocessing_record: true,
-            skip_function_bodies: false,
-        },
-    )?;
+    let mut args = job.args.clone();
+    args.extend(bodies::DEFINES.iter().map(|d| d.to_string()));
+    let parse = |unsaved: &[modswap_clang::Unsaved]| {
+        index.parse_with(
+            &job.source,
+            &args,
+            ParseOptions {
+                detailed_preprocessing_record: true,
+                skip_function_bodies: false,
+            },
+            unsaved,
+        )
+    };
     let ctx = Ctx {
         names_root: names_root.to_path_buf(),
         module_dir: module_dir.to_path_buf(),
@@ -358,26 +403,129 @@ pub(crate) fn parse_one(
         texts: RefCell::new(HashMap::new()),
         in_dir: RefCell::new(HashMap::new()),
     };
-    let errors: Vec<Diag> = tu
-        .diagnostics()
-        .into_iter()
-        .filter(|d| d.is_error())
-        .map(|d| Diag {
-            file: d
-                .location
-                .file
-                .as_deref()
-                .map(|f| ctx.rel(&abs(f)))
-                .unwrap_or_else(|| ctx.rel(&job.source)),
-            line: d.location.line,
-            column: d.location.column,
-            message: d.message,
-        })
-        .collect();
+    let errors_of = |tu: &modswap_clang::TranslationUnit<'_>| -> Vec<Diag> {
+        tu.diagnostics()
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| Diag {
+                file: d
+                    .location
+                    .file
+                    .as_deref()
+                    .map(|f| ctx.rel(&abs(f)))
+                    .unwrap_or_else(|| ctx.rel(&job.source)),
+                line: d.location.line,
+                column: d.location.column,
+                message: d.message,
+            })
+            .collect()
+    };
+    let unsaved = bodies.unsaved();
+    let mut tu = parse(&unsaved)?;
+    let mut errors = errors_of(&tu);
+    if !errors.is_empty() && !unsaved.is_empty() {
+        // Errors with folded headers: parse the unit as it is, so that
+        // folding can never be the cause of an error (its errors, if any,
+        // are then the unit's own).
+        drop(tu);
+        tu = parse(&[])?;
+        errors = errors_of(&tu);
+        bodies.note_reparsed_unit();
+    } else if !unsaved.is_empty() {
+        bodies.note_folded_unit();
+    }
     let read: Vec<PathBuf> = tu.inclusions().iter().map(|f| abs(f)).collect();
     if !errors.is_empty() {
         return Ok((Err(errors), read));
     }
     let file = ctx.rel(&job.source);
-    Ok((Ok(unit::extract(&tu, &ctx, &file)), read))
+    let top = tu.cursor().children();
+    bodies.learn(&top, &ctx);
+    Ok((Ok(unit::extract(&top, &ctx, &file)), read))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module directory `m/` with one unit including `inc/h.h`.
+    fn fixture() -> (tempfile::TempDir, Job) {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("m")).unwrap();
+        std::fs::create_dir_all(t.path().join("inc")).unwrap();
+        std::fs::write(
+            t.path().join("inc/h.h"),
+            "static inline int h(int x)\n{\n\treturn x + __COUNTER__;\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            t.path().join("m/a.c"),
+            "#include <h.h>\nint a_state;\nint *a(void) { return &a_state + h(__COUNTER__); }\n",
+        )
+        .unwrap();
+        let job = Job {
+            module: 0,
+            source: t.path().join("m/a.c"),
+            args: vec![
+                "-xc".into(),
+                format!("-I{}", t.path().join("inc").display()),
+            ],
+        };
+        (t, job)
+    }
+
+    fn unit(r: JobResult) -> crate::ir::Unit {
+        r.unwrap_or_else(|e| panic!("errors: {e:?}")).0
+    }
+
+    #[test]
+    fn learns_folds_and_reads_them_back() {
+        let (t, job) = fixture();
+        let index = Index::new().unwrap();
+        let bodies = HeaderBodies::new(true);
+        let (first, _) = parse_one(&index, &job, t.path(), &t.path().join("m"), &bodies).unwrap();
+        let learnt = bodies.unsaved();
+        assert_eq!(learnt.len(), 1);
+        assert_eq!(
+            std::str::from_utf8(&learnt[0].contents).unwrap(),
+            "static inline int h(int x)\n$(return x + __COUNTER__;\n\n)\n"
+        );
+        let (second, _) = parse_one(&index, &job, t.path(), &t.path().join("m"), &bodies).unwrap();
+        assert_eq!(bodies.stats().units_with_folded_headers, 1);
+        let (a, b) = (unit(first), unit(second));
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
+        assert!(a.globals.iter().any(|g| g.name == "a_state"));
+    }
+
+    #[test]
+    fn a_fold_that_breaks_the_unit_is_not_used() {
+        let (t, job) = fixture();
+        let index = Index::new().unwrap();
+        let bodies = HeaderBodies::new(true);
+        // Unbalanced: every declaration after it would be swallowed.
+        bodies.insert(
+            t.path().join("inc/h.h"),
+            b"static inline int h(int x)\n$(return x + __COUNTER__;\n}\n",
+        );
+        // On its own, the fold makes errors...
+        let mut args = job.args.clone();
+        args.extend(bodies::DEFINES.iter().map(|d| d.to_string()));
+        let broken = index
+            .parse_with(
+                &job.source,
+                &args,
+                ParseOptions::default(),
+                &bodies.unsaved(),
+            )
+            .unwrap();
+        assert!(broken.diagnostics().iter().any(|d| d.is_error()));
+        // ...so the unit is parsed as it is.
+        let (r, _) = parse_one(&index, &job, t.path(), &t.path().join("m"), &bodies).unwrap();
+        assert_eq!(bodies.stats().reparsed_in_full, 1);
+        let u = unit(r);
+        assert!(u.globals.iter().any(|g| g.name == "a_state"));
+    }
 }

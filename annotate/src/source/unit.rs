@@ -3,9 +3,7 @@
 use super::types::TypeBuilder;
 use super::{flows, init, Ctx};
 use crate::ir::{Function, Global, Linkage, Span, Unit};
-use modswap_clang::{
-    Cursor, Kind, Linkage as CLinkage, StorageClass, TranslationUnit, TypeKind, Visit,
-};
+use modswap_clang::{Cursor, Kind, Linkage as CLinkage, StorageClass, TypeKind, Visit};
 use std::collections::BTreeMap;
 
 /// A macro expansion in a file of the module directory: where it is and its name.
@@ -16,11 +14,7 @@ struct Expansion {
     name: String,
 }
 
-pub(crate) fn extract(
-    tu: &TranslationUnit<'_>,
-    ctx: &Ctx,
-    file: &str,
-) -> (Unit, crate::ir::TypeTable) {
+pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate::ir::TypeTable) {
     let mut types = TypeBuilder::new(ctx);
     let mut globals: Vec<Global> = Vec::new();
     let mut functions: BTreeMap<String, Function> = BTreeMap::new();
@@ -28,9 +22,7 @@ pub(crate) fn extract(
 
     let mut definitions: Vec<Cursor<'_>> = Vec::new();
     let mut file_scope: BTreeMap<String, usize> = BTreeMap::new();
-    let root = tu.cursor();
-    let top = root.children();
-    for c in &top {
+    for c in top {
         if c.kind() == Kind::MacroExpansion
             && ctx.file_in_module_dir(c.extent_file_id(), || c.extent().start)
         {
@@ -48,7 +40,7 @@ pub(crate) fn extract(
         }
     }
 
-    for c in &top {
+    for c in top {
         match c.kind() {
             // Definitions, including tentative ones (`static int x;`),
             // which libclang does not count as definitions.
@@ -165,6 +157,10 @@ fn note_function(
     let defined = def.is_some_and(|d| ctx.in_main_unit(&d.location()));
     let at = def.unwrap_or(c);
     let loc = at.location();
+    // A compiler builtin is declared where it is first used, which says
+    // nothing about it (and moves when header bodies are folded): it has no
+    // place and is never the module's.
+    let builtin = def.is_none() && is_builtin(&name);
     let f = Function {
         name: name.clone(),
         linkage: if c.linkage() == CLinkage::Internal {
@@ -173,8 +169,12 @@ fn note_function(
             Linkage::External
         },
         defined,
-        loc: ctx.loc(&loc),
-        in_module_dir: ctx.in_module_dir(&loc),
+        loc: if builtin {
+            Default::default()
+        } else {
+            ctx.loc(&loc)
+        },
+        in_module_dir: !builtin && ctx.in_module_dir(&loc),
     };
     match functions.get(&name) {
         Some(old) if old.defined || (!from_decl && old.in_module_dir) => {}
@@ -182,6 +182,13 @@ fn note_function(
             functions.insert(name, f);
         }
     }
+}
+
+/// GCC's and clang's builtin functions, which no header declares.
+fn is_builtin(name: &str) -> bool {
+    ["__builtin_", "__atomic_", "__sync_", "__c11_atomic_"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 fn global(

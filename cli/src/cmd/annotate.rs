@@ -49,6 +49,12 @@ pub struct Args {
     /// Parser threads (default: all CPUs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    /// Parse every C file with the headers' function bodies. By default the
+    /// files after the first read the kernel headers with the bodies that
+    /// earlier files showed folded away (the result is the same, the parse
+    /// about 40% cheaper); this is the switch to rule that out.
+    #[arg(long)]
+    pub full_parse: bool,
     /// Parse only this C file of the directory and save the result for
     /// make (`.<object>.modswap`); no analysis, no report.
     #[arg(long, hide = true, value_name = "FILE.c", conflicts_with_all = ["check", "patch", "from_facts"])]
@@ -74,6 +80,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if let Some(j) = args.jobs {
         opts.jobs = j.max(1);
     }
+    opts.fold_header_bodies = !args.full_parse;
     let program = if args.from_facts {
         source::parse_using_facts(&dir, opts)?
     } else {

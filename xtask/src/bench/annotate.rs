@@ -6,6 +6,9 @@
 //!    takes to compile the same files (a copy of fs/fat built with
 //!    `make -C <tree> M=<copy> modules`, ccache off, all CPUs), as a ratio
 //!    measured in one run. Targets: ratio <= 0.5, peak memory < 500 MB.
+//!    `modswap annotate --full-parse` (header function bodies not folded,
+//!    see annotate/src/source/bodies.rs) is measured beside it, to show
+//!    what folding buys.
 //! 2. Every module directory under fs/ of a tree configured with Debian's
 //!    config (`~/.cache/modswap/linux-6.12.117-fsbench`, prepared once:
 //!    unpack, Debian's .config, `make modules_prepare`). Its compile commands
@@ -28,7 +31,7 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args)]
 pub struct Args {
     /// Runs of each fs/fat measurement (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub runs: usize,
     /// Only the fs/fat comparison.
     #[arg(long)]
@@ -238,13 +241,15 @@ fn fat(modswap: &Path, runs: usize) -> Result<()> {
     let mut kbuild_times = Vec::new();
     let mut annotate_cpu = Vec::new();
     let mut kbuild_cpu = Vec::new();
+    let mut full_times = Vec::new();
     let mut peak_kb = 0;
     let mut globals = 0;
-    for i in 0..runs {
+    let annotate = |extra: &[&str]| -> Result<Measured> {
         let mut c = Command::new(modswap);
         c.arg("annotate")
             .arg(&fat)
-            .args(["--dry-run", "--format", "json"]);
+            .args(["--dry-run", "--format", "json"])
+            .args(extra);
         let m = measure(c)?;
         if m.status != 0 {
             bail!(
@@ -252,7 +257,16 @@ fn fat(modswap: &Path, runs: usize) -> Result<()> {
                 String::from_utf8_lossy(&m.stderr)
             );
         }
+        Ok(m)
+    };
+    for i in 0..runs {
+        let m = annotate(&[])?;
         globals = count_globals(&m.stdout)?.1;
+        let full = annotate(&["--full-parse"])?;
+        if full.stdout != m.stdout {
+            bail!("modswap annotate fs/fat --full-parse reports something else than without it");
+        }
+        full_times.push(full.wall);
         annotate_times.push(m.wall);
         annotate_cpu.push(m.cpu);
         peak_kb = peak_kb.max(m.max_rss_kb);
@@ -273,16 +287,18 @@ fn fat(modswap: &Path, runs: usize) -> Result<()> {
         kbuild_times.push(k.wall);
         kbuild_cpu.push(k.cpu);
         eprintln!(
-            "  run {}: annotate {} ({} CPU), Kbuild {} ({} CPU)",
+            "  run {}: annotate {} ({} CPU; --full-parse {}), Kbuild {} ({} CPU)",
             i + 1,
             secs(m.wall),
             secs(m.cpu),
+            secs(full.wall),
             secs(k.wall),
             secs(k.cpu)
         );
     }
     let a = median(annotate_times);
     let k = median(kbuild_times);
+    let full = median(full_times);
     let (ac, kc) = (median(annotate_cpu), median(kbuild_cpu));
     let ratio = a.as_secs_f64() / k.as_secs_f64();
     let cpu_ratio = ac.as_secs_f64() / kc.as_secs_f64();
@@ -298,6 +314,11 @@ fn fat(modswap: &Path, runs: usize) -> Result<()> {
         "  Kbuild compile, same files:  {} wall, {} CPU (medians of {runs}; make -j{ncpu} M=<copy> modules, ccache off; includes objtool, modpost and linking)",
         secs(k),
         secs(kc)
+    );
+    println!(
+        "  annotate --full-parse:       {} wall (no folded header bodies; same report), ratio to Kbuild {:.2}",
+        secs(full),
+        full.as_secs_f64() / k.as_secs_f64()
     );
     println!(
         "  ratio annotate/Kbuild:       {ratio:.2} (target <= 0.50: {})",
