@@ -70,8 +70,8 @@ pub struct Unit {
     /// external functions this unit refers to, sorted by name.
     pub functions: Vec<Function>,
     /// The bodies of the functions this unit defines in files of the module
-    /// directory (static inline functions of the directory's headers
-    /// included), in source order: what they do with addresses and
+    /// directory (static functions of the directory's headers included when
+    /// the unit refers to them, directly or not), in source order: what they do with addresses and
     /// globals (see [`Body`]).
     #[serde(default)]
     pub bodies: Vec<Body>,

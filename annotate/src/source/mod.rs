@@ -528,4 +528,43 @@ mod tests {
         let u = unit(r);
         assert!(u.globals.iter().any(|g| g.name == "a_state"));
     }
+
+    #[test]
+    fn header_functions_the_unit_never_names_are_left_out() {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("m");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(
+            m.join("h.h"),
+            "static inline int used(void) { static int count_used; return ++count_used; }\n\
+             static inline int unused(void) { static int count_unused; return ++count_unused; }\n\
+             static inline int chained(void) { return used(); }\n\
+             static inline int by_pointer(void) { static int count_ptr; return ++count_ptr; }\n\
+             static int (*const table[])(void) = { by_pointer };\n",
+        )
+        .unwrap();
+        std::fs::write(
+            m.join("a.c"),
+            "#include \"h.h\"\nint a(void) { return chained() + table[0](); }\n\
+             static int a_unused(void) { return 0; }\n",
+        )
+        .unwrap();
+        let job = Job {
+            module: 0,
+            source: m.join("a.c"),
+            args: vec!["-xc".into()],
+        };
+        let index = Index::new().unwrap();
+        let (r, _) = parse_one(&index, &job, t.path(), &m, &HeaderBodies::new(false)).unwrap();
+        let u = unit(r);
+        let bodies: Vec<&str> = u.bodies.iter().map(|b| b.name.as_str()).collect();
+        // The unit's own functions stay, used or not; of the header's, the
+        // ones reached from them or from an initializer.
+        assert_eq!(bodies, ["used", "chained", "by_pointer", "a", "a_unused"]);
+        let globals: Vec<&str> = u.globals.iter().map(|g| g.key.as_str()).collect();
+        assert_eq!(
+            globals,
+            ["used.count_used", "by_pointer.count_ptr", "table"]
+        );
+    }
 }

@@ -20,7 +20,7 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
     let mut functions: BTreeMap<String, Function> = BTreeMap::new();
     let mut expansions: Vec<Expansion> = Vec::new();
 
-    let mut definitions: Vec<Cursor<'_>> = Vec::new();
+    let mut definitions: Vec<Definition<'_>> = Vec::new();
     let mut file_scope: BTreeMap<String, usize> = BTreeMap::new();
     for c in top {
         if c.kind() == Kind::MacroExpansion
@@ -68,8 +68,8 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
                     note_function(&mut functions, ctx, *c, true);
                 }
                 if in_dir && c.is_definition() {
-                    definitions.push(*c);
                     let fname = c.spelling();
+                    let mut refs = std::collections::BTreeSet::new();
                     c.visit(|k, _| {
                         match k.kind() {
                             Kind::VarDecl if k.has_global_storage() && k.is_definition() => {
@@ -85,12 +85,19 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
                                 if let Some(d) = k.referenced() {
                                     if d.kind() == Kind::FunctionDecl {
                                         note_function(&mut functions, ctx, d, false);
+                                        refs.insert(d.spelling());
                                     }
                                 }
                             }
                             _ => {}
                         }
                         Visit::Recurse
+                    });
+                    definitions.push(Definition {
+                        cursor: *c,
+                        root: ctx.in_main_unit(&c.location()) || c.linkage() != CLinkage::Internal,
+                        name: fname,
+                        refs,
                     });
                 }
             }
@@ -113,6 +120,16 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
             });
         }
     }
+    // A static function of a module header that this unit never refers to
+    // (most of a header's inline functions, in most units) is not in the
+    // unit's object: its body, and the statics in it, are left out.
+    let live = live_definitions(&definitions, &globals);
+    let (kept, dead): (Vec<_>, Vec<_>) = definitions
+        .into_iter()
+        .partition(|d| live.contains(d.name.as_str()));
+    let dead: std::collections::BTreeSet<String> = dead.into_iter().map(|d| d.name).collect();
+    let definitions = kept;
+    globals.retain(|g| g.function.as_ref().is_none_or(|f| !dead.contains(f)));
     assign_function_static_keys(&mut globals);
     let index: flows::GlobalIndex = globals
         .iter()
@@ -125,7 +142,7 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
         .collect();
     let bodies = definitions
         .iter()
-        .map(|f| flows::extract(ctx, &index, *f))
+        .map(|d| flows::extract(ctx, &index, d.cursor))
         .collect();
     let unit = Unit {
         file: file.to_string(),
@@ -134,6 +151,68 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
         bodies,
     };
     (unit, types.table)
+}
+
+/// A function defined in the module directory, in this unit.
+struct Definition<'tu> {
+    cursor: Cursor<'tu>,
+    name: String,
+    /// Defined in the unit's own file, or not static: kept whether or not
+    /// the unit refers to it.
+    root: bool,
+    /// The functions its body names (calls and addresses).
+    refs: std::collections::BTreeSet<String>,
+}
+
+/// The definitions reachable from the roots and from the initializers of
+/// file-scope globals and of the statics of reachable functions.
+fn live_definitions(
+    definitions: &[Definition<'_>],
+    globals: &[Global],
+) -> std::collections::BTreeSet<String> {
+    let by_name: BTreeMap<&str, &Definition<'_>> =
+        definitions.iter().map(|d| (d.name.as_str(), d)).collect();
+    let mut live: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let mut todo: Vec<&str> = definitions
+        .iter()
+        .filter(|d| d.root)
+        .map(|d| d.name.as_str())
+        .collect();
+    let mut seeded_globals = vec![false; globals.len()];
+    loop {
+        while let Some(n) = todo.pop() {
+            if let Some(d) = by_name.get(n) {
+                if live.insert(d.name.as_str()) {
+                    todo.extend(d.refs.iter().map(String::as_str));
+                }
+            }
+        }
+        // Initializers of file-scope globals, and of the statics of the
+        // functions found live so far.
+        let mut more = false;
+        for (i, g) in globals.iter().enumerate() {
+            let seed = g.function.as_deref().is_none_or(|f| live.contains(f));
+            if seeded_globals[i] || !seed {
+                continue;
+            }
+            seeded_globals[i] = true;
+            if let Some(init) = &g.init {
+                for_each_ref(init, &mut |r| {
+                    if let crate::ir::Ref::Function { name } = r {
+                        if let Some(d) = by_name.get(name.as_str()) {
+                            if !live.contains(d.name.as_str()) {
+                                todo.push(d.name.as_str());
+                                more = true;
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        if !more {
+            return live.into_iter().map(str::to_string).collect();
+        }
+    }
 }
 
 fn for_each_ref(i: &crate::ir::Init, f: &mut impl FnMut(&crate::ir::Ref)) {
