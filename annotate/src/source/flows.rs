@@ -17,12 +17,11 @@ use crate::ir::{Arg, Body, Callee, Fact, FactKind, GlobalRef, Linkage, Place, Re
 use modswap_clang::{Cursor, Kind, Linkage as CLinkage, Type as CType, TypeKind};
 use std::collections::HashMap;
 
-/// Globals this unit defines, by (file, line, column, name) of their
-/// declaration, to their key.
-pub(crate) type GlobalIndex = HashMap<(String, u32, u32, String), String>;
+/// Globals this unit defines, by their canonical declaration, to their key.
+pub(crate) type GlobalIndex<'tu> = HashMap<Cursor<'tu>, String>;
 
 /// Reads the body of the function definition `f`.
-pub(crate) fn extract(ctx: &Ctx, globals: &GlobalIndex, f: Cursor<'_>) -> Body {
+pub(crate) fn extract<'tu>(ctx: &Ctx, globals: &GlobalIndex<'tu>, f: Cursor<'tu>) -> Body {
     let mut b = Builder {
         ctx,
         globals,
@@ -60,7 +59,7 @@ pub(crate) fn extract(ctx: &Ctx, globals: &GlobalIndex, f: Cursor<'_>) -> Body {
 
 struct Builder<'a, 'tu> {
     ctx: &'a Ctx,
-    globals: &'a GlobalIndex,
+    globals: &'a GlobalIndex<'tu>,
     locals: HashMap<Cursor<'tu>, u32>,
     names: Vec<String>,
     facts: Vec<Fact>,
@@ -111,13 +110,8 @@ impl<'tu> Builder<'_, 'tu> {
         match d.kind() {
             Kind::FunctionDecl => Named::Function(d.spelling()),
             Kind::VarDecl if d.has_global_storage() => {
-                let def = d.definition().unwrap_or(d);
-                let loc = self.ctx.loc(&def.location());
-                let name = def.spelling();
-                let key = self
-                    .globals
-                    .get(&(loc.file, loc.line, loc.column, name.clone()))
-                    .cloned();
+                let name = d.spelling();
+                let key = self.globals.get(&d.canonical()).cloned();
                 Named::Global(GlobalRef { name, key })
             }
             Kind::VarDecl | Kind::ParmDecl => Named::Local(self.local(d)),

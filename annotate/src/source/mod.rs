@@ -567,4 +567,37 @@ mod tests {
             ["used.count_used", "by_pointer.count_ptr", "table"]
         );
     }
+
+    /// Two statics that one macro invocation makes share their place (file,
+    /// line, column, name); each write still goes to its own.
+    #[test]
+    fn statics_of_one_macro_invocation_are_told_apart() {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("m");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(
+            m.join("a.c"),
+            "#define ONCE(v) ({ static int done; int was = done; done = v; was; })\n\
+             #define TWICE() (ONCE(1) + ONCE(2))\n\
+             int f(void) { return TWICE(); }\n",
+        )
+        .unwrap();
+        let job = Job {
+            module: 0,
+            source: m.join("a.c"),
+            args: vec!["-xc".into()],
+        };
+        let index = Index::new().unwrap();
+        let (r, _) = parse_one(&index, &job, t.path(), &m, &HeaderBodies::new(false)).unwrap();
+        let u = unit(r);
+        let keys: Vec<&str> = u.globals.iter().map(|g| g.key.as_str()).collect();
+        assert_eq!(keys, ["f.done.1", "f.done.2"]);
+        let facts = serde_json::to_string(&u.bodies[0].facts).unwrap();
+        for k in keys {
+            assert!(
+                facts.contains(&format!("\"key\":\"{k}\"")),
+                "no fact names {k}: {facts}"
+            );
+        }
+    }
 }

@@ -17,6 +17,8 @@ struct Expansion {
 pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate::ir::TypeTable) {
     let mut types = TypeBuilder::new(ctx);
     let mut globals: Vec<Global> = Vec::new();
+    // The declaration each global was read from (same order as `globals`).
+    let mut decls: Vec<Cursor<'_>> = Vec::new();
     let mut functions: BTreeMap<String, Function> = BTreeMap::new();
     let mut expansions: Vec<Expansion> = Vec::new();
 
@@ -54,11 +56,13 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
                     // the one with the initializer wins.
                     Some(&i) if globals[i].init.is_none() && c.var_initializer().is_some() => {
                         globals[i] = global(ctx, &mut types, *c, None, &expansions);
+                        decls[i] = *c;
                     }
                     Some(_) => {}
                     None => {
                         file_scope.insert(name, globals.len());
                         globals.push(global(ctx, &mut types, *c, None, &expansions));
+                        decls.push(*c);
                     }
                 }
             }
@@ -80,6 +84,7 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
                                     Some(fname.clone()),
                                     &expansions,
                                 ));
+                                decls.push(k);
                             }
                             Kind::DeclRefExpr => {
                                 if let Some(d) = k.referenced() {
@@ -129,16 +134,21 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
         .partition(|d| live.contains(d.name.as_str()));
     let dead: std::collections::BTreeSet<String> = dead.into_iter().map(|d| d.name).collect();
     let definitions = kept;
-    globals.retain(|g| g.function.as_ref().is_none_or(|f| !dead.contains(f)));
-    assign_function_static_keys(&mut globals);
-    let index: flows::GlobalIndex = globals
+    let keep: Vec<bool> = globals
         .iter()
-        .map(|g| {
-            (
-                (g.loc.file.clone(), g.loc.line, g.loc.column, g.name.clone()),
-                g.key.clone(),
-            )
-        })
+        .map(|g| g.function.as_ref().is_none_or(|f| !dead.contains(f)))
+        .collect();
+    let mut kept = keep.iter();
+    globals.retain(|_| *kept.next().expect("one flag per global"));
+    let mut kept = keep.iter();
+    decls.retain(|_| *kept.next().expect("one flag per global"));
+    assign_function_static_keys(&mut globals);
+    // By declaration (canonical cursor), not by place: the statics that one
+    // macro invocation makes (two WARN_ONCE()s) share their place.
+    let index: flows::GlobalIndex = decls
+        .iter()
+        .zip(&globals)
+        .map(|(d, g)| (d.canonical(), g.key.clone()))
         .collect();
     let bodies = definitions
         .iter()
