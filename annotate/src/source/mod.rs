@@ -478,6 +478,25 @@ mod tests {
         r.unwrap_or_else(|e| panic!("errors: {e:?}")).0
     }
 
+    /// Parses `m/a.c` of a module directory made of `files` (name, text),
+    /// without folding.
+    fn parse_module(files: &[(&str, &str)]) -> crate::ir::Unit {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("m");
+        std::fs::create_dir_all(&m).unwrap();
+        for (name, text) in files {
+            std::fs::write(m.join(name), text).unwrap();
+        }
+        let job = Job {
+            module: 0,
+            source: m.join("a.c"),
+            args: vec!["-xc".into()],
+        };
+        let index = Index::new().unwrap();
+        let (r, _) = parse_one(&index, &job, t.path(), &m, &HeaderBodies::new(false)).unwrap();
+        unit(r)
+    }
+
     #[test]
     fn learns_folds_and_reads_them_back() {
         let (t, job) = fixture();
@@ -531,32 +550,21 @@ mod tests {
 
     #[test]
     fn header_functions_the_unit_never_names_are_left_out() {
-        let t = tempfile::tempdir().unwrap();
-        let m = t.path().join("m");
-        std::fs::create_dir_all(&m).unwrap();
-        std::fs::write(
-            m.join("h.h"),
-            "static inline int used(void) { static int count_used; return ++count_used; }\n\
-             static inline int unused(void) { static int count_unused; return ++count_unused; }\n\
-             static inline int chained(void) { return used(); }\n\
-             static inline int by_pointer(void) { static int count_ptr; return ++count_ptr; }\n\
-             static int (*const table[])(void) = { by_pointer };\n",
-        )
-        .unwrap();
-        std::fs::write(
-            m.join("a.c"),
-            "#include \"h.h\"\nint a(void) { return chained() + table[0](); }\n\
-             static int a_unused(void) { return 0; }\n",
-        )
-        .unwrap();
-        let job = Job {
-            module: 0,
-            source: m.join("a.c"),
-            args: vec!["-xc".into()],
-        };
-        let index = Index::new().unwrap();
-        let (r, _) = parse_one(&index, &job, t.path(), &m, &HeaderBodies::new(false)).unwrap();
-        let u = unit(r);
+        let u = parse_module(&[
+            (
+                "h.h",
+                "static inline int used(void) { static int count_used; return ++count_used; }\n\
+                 static inline int unused(void) { static int count_unused; return ++count_unused; }\n\
+                 static inline int chained(void) { return used(); }\n\
+                 static inline int by_pointer(void) { static int count_ptr; return ++count_ptr; }\n\
+                 static int (*const table[])(void) = { by_pointer };\n",
+            ),
+            (
+                "a.c",
+                "#include \"h.h\"\nint a(void) { return chained() + table[0](); }\n\
+                 static int a_unused(void) { return 0; }\n",
+            ),
+        ]);
         let bodies: Vec<&str> = u.bodies.iter().map(|b| b.name.as_str()).collect();
         // The unit's own functions stay, used or not; of the header's, the
         // ones reached from them or from an initializer.
@@ -572,24 +580,12 @@ mod tests {
     /// line, column, name); each write still goes to its own.
     #[test]
     fn statics_of_one_macro_invocation_are_told_apart() {
-        let t = tempfile::tempdir().unwrap();
-        let m = t.path().join("m");
-        std::fs::create_dir_all(&m).unwrap();
-        std::fs::write(
-            m.join("a.c"),
+        let u = parse_module(&[(
+            "a.c",
             "#define ONCE(v) ({ static int done; int was = done; done = v; was; })\n\
              #define TWICE() (ONCE(1) + ONCE(2))\n\
              int f(void) { return TWICE(); }\n",
-        )
-        .unwrap();
-        let job = Job {
-            module: 0,
-            source: m.join("a.c"),
-            args: vec!["-xc".into()],
-        };
-        let index = Index::new().unwrap();
-        let (r, _) = parse_one(&index, &job, t.path(), &m, &HeaderBodies::new(false)).unwrap();
-        let u = unit(r);
+        )]);
         let keys: Vec<&str> = u.globals.iter().map(|g| g.key.as_str()).collect();
         assert_eq!(keys, ["f.done.1", "f.done.2"]);
         let facts = serde_json::to_string(&u.bodies[0].facts).unwrap();

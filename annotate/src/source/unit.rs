@@ -134,14 +134,11 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
         .partition(|d| live.contains(d.name.as_str()));
     let dead: std::collections::BTreeSet<String> = dead.into_iter().map(|d| d.name).collect();
     let definitions = kept;
-    let keep: Vec<bool> = globals
-        .iter()
-        .map(|g| g.function.as_ref().is_none_or(|f| !dead.contains(f)))
-        .collect();
-    let mut kept = keep.iter();
-    globals.retain(|_| *kept.next().expect("one flag per global"));
-    let mut kept = keep.iter();
-    decls.retain(|_| *kept.next().expect("one flag per global"));
+    let (mut globals, decls): (Vec<Global>, Vec<Cursor<'_>>) = globals
+        .into_iter()
+        .zip(decls)
+        .filter(|(g, _)| g.function.as_ref().is_none_or(|f| !dead.contains(f)))
+        .unzip();
     assign_function_static_keys(&mut globals);
     // By declaration (canonical cursor), not by place: the statics that one
     // macro invocation makes (two WARN_ONCE()s) share their place.
