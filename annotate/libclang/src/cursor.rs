@@ -224,6 +224,19 @@ impl<'tu> Cursor<'tu> {
         file_id_of(unsafe { clang_getCursorLocation(self.raw) })
     }
 
+    /// The file and byte offset where [`Cursor::extent`] ends (just past
+    /// its last character), without reading the file's name.
+    pub fn extent_end(&self) -> Option<(FileId, u32)> {
+        let mut file: CXFile = std::ptr::null_mut();
+        let (mut line, mut column, mut offset) = (0u32, 0u32, 0u32);
+        // SAFETY: the cursor is alive; plain out-parameters.
+        unsafe {
+            let end = clang_getRangeEnd(clang_getCursorExtent(self.raw));
+            clang_getFileLocation(end, &mut file, &mut line, &mut column, &mut offset);
+        }
+        (!file.is_null()).then_some((FileId(file as usize), offset))
+    }
+
     /// The file where [`Cursor::extent`] starts, as an identity only.
     pub fn extent_file_id(&self) -> Option<FileId> {
         // SAFETY: the cursor is alive.
@@ -614,6 +627,12 @@ fn between(tokens: &[Token], lhs: &Cursor<'_>, rhs: &Cursor<'_>) -> Option<Strin
 /// comparable). Read its name through a [`crate::Location`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileId(usize);
+
+impl FileId {
+    pub(crate) fn from_raw(file: CXFile) -> FileId {
+        FileId(file as usize)
+    }
+}
 
 fn file_id_of(loc: CXSourceLocation) -> Option<FileId> {
     let mut file: CXFile = std::ptr::null_mut();

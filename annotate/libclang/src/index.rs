@@ -2,7 +2,7 @@
 
 use crate::location::{Extent, Location};
 use crate::token::Token;
-use crate::{ensure_loaded, take_string, Cursor, Error};
+use crate::{ensure_loaded, take_string, Cursor, Error, FileId};
 use clang_sys::*;
 use std::ffi::CString;
 use std::marker::PhantomData;
@@ -252,6 +252,41 @@ impl<'idx> TranslationUnit<'idx> {
         out
     }
 
+    /// The ranges the preprocessor skipped (inactive `#if` branches) in
+    /// every file, when the unit was parsed with a detailed preprocessing
+    /// record. Each range runs from its `#if`/`#else` line to its `#endif`.
+    pub fn skipped_ranges(&self) -> Vec<SkippedRange<'_>> {
+        // SAFETY: the TU is alive; the list is copied out and then freed
+        // with clang_disposeSourceRangeList.
+        unsafe {
+            let list = clang_getAllSkippedRanges(self.raw);
+            if list.is_null() {
+                return Vec::new();
+            }
+            let l = &*list;
+            let out = if l.ranges.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(l.ranges, l.count as usize)
+                    .iter()
+                    .filter_map(|r| {
+                        let (file, start) = file_offset(clang_getRangeStart(*r))?;
+                        let (_, end) = file_offset(clang_getRangeEnd(*r))?;
+                        Some(SkippedRange {
+                            file: FileId::from_raw(file),
+                            start,
+                            end,
+                            raw_file: file,
+                            _tu: PhantomData,
+                        })
+                    })
+                    .collect()
+            };
+            clang_disposeSourceRangeList(list);
+            out
+        }
+    }
+
     /// The main file's path as libclang spelled it.
     pub fn spelling(&self) -> PathBuf {
         // SAFETY: the TU is alive; the string is disposed.
@@ -273,6 +308,35 @@ pub enum Severity {
     Warning,
     Error,
     Fatal,
+}
+
+/// A range of one file that the preprocessor skipped: byte offsets.
+pub struct SkippedRange<'tu> {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+    raw_file: CXFile,
+    _tu: PhantomData<&'tu TranslationUnit<'tu>>,
+}
+
+impl SkippedRange<'_> {
+    /// The file's path as libclang spelled it.
+    pub fn path(&self) -> PathBuf {
+        // SAFETY: the file belongs to the TU, alive for 'tu; the string is
+        // disposed.
+        PathBuf::from(unsafe { take_string(clang_getFileName(self.raw_file)) })
+    }
+}
+
+/// The file and byte offset of a location, or `None` outside any file.
+///
+/// # Safety
+/// `loc` must belong to a live translation unit.
+unsafe fn file_offset(loc: CXSourceLocation) -> Option<(CXFile, u32)> {
+    let mut file: CXFile = std::ptr::null_mut();
+    let (mut line, mut column, mut offset) = (0u32, 0u32, 0u32);
+    clang_getFileLocation(loc, &mut file, &mut line, &mut column, &mut offset);
+    (!file.is_null()).then_some((file, offset))
 }
 
 /// One diagnostic, copied out of libclang.

@@ -24,7 +24,9 @@ mod token;
 mod types;
 
 pub use cursor::{Cursor, EvalResult, FileId, Kind, Linkage, StorageClass, Visit};
-pub use index::{Diagnostic, Index, ParseOptions, Severity, TranslationUnit, Unsaved};
+pub use index::{
+    Diagnostic, Index, ParseOptions, Severity, SkippedRange, TranslationUnit, Unsaved,
+};
 pub use location::{Extent, Location};
 pub use token::{Token, TokenKind};
 pub use types::{Type, TypeKind};

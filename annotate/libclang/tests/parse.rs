@@ -188,3 +188,40 @@ fn inclusions_list_every_file_read_once() {
         vec![root.join("a.h"), root.join("main.c"), root.join("sub/b.h")]
     );
 }
+
+#[test]
+fn skipped_ranges_cover_the_inactive_branches() {
+    let (_d, path) = write(
+        "s.c",
+        "#if 0\nint a;\n#else\nint b;\n#endif\n#ifdef NOPE\nint c;\n#endif\nint d;\n",
+    );
+    let index = Index::new().unwrap();
+    let opts = ParseOptions {
+        detailed_preprocessing_record: true,
+        skip_function_bodies: false,
+    };
+    let tu = index.parse(&path, &[], opts).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let skipped: Vec<&str> = tu
+        .skipped_ranges()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.path(), path);
+            &text[r.start as usize..r.end as usize]
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        ["#if 0\nint a;\n#else", "#ifdef NOPE\nint c;\n#endif"]
+    );
+    // The end of a declaration's extent, by file identity.
+    let d = tu
+        .cursor()
+        .children()
+        .into_iter()
+        .find(|c| c.spelling() == "d")
+        .unwrap();
+    let (file, end) = d.extent_end().unwrap();
+    assert_eq!(file, d.file_id().unwrap());
+    assert!(text[..end as usize].ends_with("\nint d"), "{end}");
+}
