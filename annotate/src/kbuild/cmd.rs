@@ -14,6 +14,10 @@ pub struct CompileCommand {
     pub compiler: String,
     /// The compiler's arguments, shell-unquoted.
     pub args: Vec<String>,
+    /// The files the dependency list of the `.cmd` file (`deps_<object> :=`,
+    /// written by fixdep) names, absolute and normalized, in its order;
+    /// empty when the file has none. A hint only: parsing never relies on it.
+    pub deps: Vec<PathBuf>,
 }
 
 /// Reads the `savedcmd_...` line of a `.cmd` file; `cwd` is the directory
@@ -46,7 +50,37 @@ pub(crate) fn parse_cmd_text(
         cwd: cwd.to_path_buf(),
         compiler,
         args: it.collect(),
+        deps: deps(text, cwd),
     })
+}
+
+/// The files of the `deps_<object> := \` block, skipping the
+/// `$(wildcard include/config/...)` entries.
+fn deps(text: &str, cwd: &Path) -> Vec<PathBuf> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("deps_"));
+    let Some(first) = lines.next() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut more = first.trim_end().ends_with('\\');
+    for l in lines {
+        if !more {
+            break;
+        }
+        let l = l.trim();
+        more = l.ends_with('\\');
+        let entry = l.trim_end_matches('\\').trim();
+        if entry.is_empty() || entry.starts_with("$(") {
+            continue;
+        }
+        let p = Path::new(entry);
+        out.push(if p.is_absolute() {
+            normalize(p)
+        } else {
+            normalize(&cwd.join(p))
+        });
+    }
+    out
 }
 
 /// Splits the first command of a shell line (up to an unquoted `;`, `&&`,
@@ -222,6 +256,14 @@ impl CompileCommand {
             cwd: self.cwd.clone(),
             compiler: self.compiler.clone(),
             args,
+            deps: self
+                .deps
+                .iter()
+                .map(|d| match d.strip_prefix(from) {
+                    Ok(rest) => to.join(rest),
+                    Err(_) => d.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -309,6 +351,31 @@ mod tests {
         -DKBUILD_BASENAME='\"inode\"' -DKBUILD_MODNAME='\"fat\"' -D__KBUILD_MODNAME=kmod_fat \
         -c -o fs/fat/inode.o fs/fat/inode.c   ; ./tools/objtool/objtool --orc --module fs/fat/inode.o\n\
         \nsource_fs/fat/inode.o := fs/fat/inode.c\n";
+
+    #[test]
+    fn reads_the_dependency_list() {
+        let text = format!(
+            "{FAT}\ndeps_fs/fat/inode.o := \\\n    $(wildcard include/config/FAT_DEFAULT_UTF8) \\\n  \
+             include/linux/kconfig.h \\\n  fs/fat/../fat/fat.h \\\n  /usr/include/x.h \\\n\n\
+             fs/fat/inode.o: $(deps_fs/fat/inode.o)\n"
+        );
+        let c =
+            parse_cmd_text(&text, Path::new("/k/fs/fat/.inode.o.cmd"), Path::new("/k")).unwrap();
+        assert_eq!(
+            c.deps,
+            [
+                PathBuf::from("/k/include/linux/kconfig.h"),
+                PathBuf::from("/k/fs/fat/fat.h"),
+                PathBuf::from("/usr/include/x.h"),
+            ]
+        );
+        let moved = c.retarget(Path::new("/k/fs/fat"), Path::new("/old/fat"));
+        assert_eq!(moved.deps[1], PathBuf::from("/old/fat/fat.h"));
+        assert!(parse_cmd_text(FAT, Path::new("/k/x"), Path::new("/k"))
+            .unwrap()
+            .deps
+            .is_empty());
+    }
 
     #[test]
     fn reads_kbuild_commands() {
