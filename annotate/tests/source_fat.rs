@@ -217,15 +217,22 @@ fn folding_header_bodies_leaves_the_ir_unchanged() {
         let (program, stats) = source::parse_with_stats(&md, folded).unwrap();
         let units = plain.modules.iter().map(|m| m.units.len()).sum::<usize>();
         assert_eq!(stats.units, units, "{dir}");
-        // Every unit after the first reads folded headers, and most bodies
-        // fold (fs/fat: 4,505 of 5,487).
+        // Every unit reads folded headers, the first too: its bodies are
+        // guessed from the headers Kbuild's dependency lists name (no guess
+        // is wrong on these directories). Most bodies fold, most of them
+        // guessed (fs/fat: 4,408 of 5,723, 4,082 guessed).
+        assert_eq!(stats.units_with_folded_headers, units, "{dir}: {stats:?}");
         assert_eq!(
-            stats.units_with_folded_headers,
-            units - 1,
+            (stats.reparsed_in_full, stats.rejected_guesses),
+            (0, 0),
             "{dir}: {stats:?}"
         );
         assert!(
-            stats.folded_bodies * 10 >= stats.header_bodies * 7 && stats.folded_bodies > 500,
+            stats.guessed_bodies * 10 >= stats.folded_bodies * 8,
+            "{dir}: {stats:?}"
+        );
+        assert!(
+            stats.folded_bodies * 10 >= stats.header_bodies * 6 && stats.folded_bodies > 500,
             "{dir}: {stats:?}"
         );
         let (a, b) = (

@@ -2,72 +2,114 @@
 //!
 //! The analysis reads the function bodies of the module directory only, but
 //! libclang spends most of a parse on the bodies of the kernel headers'
-//! inline functions (measured on fs/fat: about half of the parse). Once one
-//! translation unit of a directory has been parsed, every header function
-//! body it saw that is plain text of the header (no macro made its braces,
-//! no preprocessor directive inside) is known; the later units of the
-//! directory read those headers from memory with each such body folded into
-//! `$( ... )` (see [`DEFINES`]): the macro still expands the body's tokens,
-//! so `__COUNTER__` counts as for the compiler, then drops them and ends the
-//! definition, now a declaration, with `;`. Lines and columns stay, so every
-//! declaration, type, macro, name and location the analysis reads stays the
-//! same (a test compares the IR of both ways on real kernel directories).
+//! inline functions (measured on fs/fat: about half of the parse). So the
+//! units of a directory read the kernel headers from memory with those
+//! bodies folded into `$( ... )` (see [`DEFINES`]): the macro still expands
+//! the body's tokens, so `__COUNTER__` counts as for the compiler, then
+//! drops them and ends the definition, now a declaration, with `;`. Lines
+//! and columns stay, so every declaration, type, macro, name and location
+//! the analysis reads stays the same (a test compares the IR of both ways
+//! on real kernel directories).
+//!
+//! The bodies come from two places:
+//! - guesses, before the first parse, from the text of the headers that
+//!   Kbuild's dependency lists (`.<object>.cmd`) name: the kernel lays a
+//!   function definition out as a line ending in `)`, a line `{`, the
+//!   body, and a line `}` ([`HeaderBodies::guess`]). Each parse checks the
+//!   guesses it read against its declarations ([`HeaderBodies::check`]): a
+//!   wrong one is unfolded and the unit parsed again;
+//! - the parses themselves: every header function body a parse shows that
+//!   is plain text of the header (no macro made its braces, no
+//!   preprocessor directive inside) is folded for the later units
+//!   ([`HeaderBodies::learn`]).
 //!
 //! Files of the module directory are never touched.
 
 use super::Ctx;
 use modswap_clang::{Cursor, FileId, Kind, Unsaved};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// The headers learnt so far for one directory, shared by its parser
-/// threads. A header maps to its contents without bodies, or to `None`
-/// when it has function definitions but none that can be folded.
+/// The headers with folded bodies for one directory, shared by its parser
+/// threads.
 #[derive(Default)]
 pub(crate) struct HeaderBodies {
-    /// Off: learn nothing, every unit is parsed in full.
+    /// Off: fold nothing, every unit is parsed in full.
     enabled: bool,
-    learnt: Mutex<BTreeMap<PathBuf, Option<Arc<[u8]>>>>,
+    headers: Mutex<BTreeMap<PathBuf, Header>>,
     /// Counts for [`super::ParseStats`].
     stats: Mutex<super::ParseStats>,
+}
+
+/// One header (absolute, normalized path) and the bodies folded in it.
+#[derive(Default)]
+struct Header {
+    /// The folded body ranges `{ ... }`: `false` when a parse showed the
+    /// range is a function's body, `true` for a guess from the text that
+    /// no parse has confirmed yet.
+    folds: BTreeMap<(usize, usize), bool>,
+    /// A parse has shown this header's function bodies.
+    learnt: bool,
+    /// The file with `folds` folded; `None` when nothing is folded.
+    text: Option<Arc<[u8]>>,
+}
+
+/// What one parse read from memory: the files, and the guesses in them
+/// that still wait for a parse to confirm them.
+#[derive(Default)]
+pub(crate) struct Snapshot {
+    pub(crate) unsaved: Vec<Unsaved>,
+    guesses: Vec<(usize, (usize, usize))>,
 }
 
 impl HeaderBodies {
     pub(crate) fn new(enabled: bool) -> HeaderBodies {
         HeaderBodies {
             enabled,
-            learnt: Mutex::default(),
+            headers: Mutex::default(),
             stats: Mutex::default(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Header>> {
+        self.headers.lock().expect("no panics while locked")
     }
 
     /// Makes `path` read as `contents` (tests: a fold gone wrong).
     #[cfg(test)]
     pub(crate) fn insert(&self, path: PathBuf, contents: &[u8]) {
-        self.learnt
-            .lock()
-            .expect("no panics while locked")
-            .insert(path, Some(Arc::from(contents)));
+        self.lock().insert(
+            path,
+            Header {
+                learnt: true,
+                text: Some(Arc::from(contents)),
+                ..Header::default()
+            },
+        );
     }
 
     pub(crate) fn stats(&self) -> super::ParseStats {
         *self.stats.lock().expect("no panics while locked")
     }
 
-    /// The headers to read from memory, sorted by path.
-    pub(crate) fn unsaved(&self) -> Vec<Unsaved> {
-        self.learnt
-            .lock()
-            .expect("no panics while locked")
-            .iter()
-            .filter_map(|(path, c)| {
-                c.as_ref().map(|contents| Unsaved {
-                    path: path.clone(),
-                    contents: contents.clone(),
-                })
-            })
-            .collect()
+    /// The headers to read from memory, sorted by path, and the guesses
+    /// in them still to confirm.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut snap = Snapshot::default();
+        for (path, h) in self.lock().iter() {
+            let Some(contents) = &h.text else { continue };
+            snap.unsaved.push(Unsaved {
+                path: path.clone(),
+                contents: contents.clone(),
+            });
+            for (&range, &guess) in &h.folds {
+                if guess {
+                    snap.guesses.push((snap.unsaved.len() - 1, range));
+                }
+            }
+        }
+        snap
     }
 
     /// Counts a unit that was parsed again without folds.
@@ -86,28 +128,191 @@ impl HeaderBodies {
             .units_with_folded_headers += 1;
     }
 
-    /// Learns the bodies of the headers of `tu` that are not known yet.
-    /// `top` are the unit's top-level cursors.
+    /// Guesses the function bodies of `headers` from their text, before
+    /// any parse: a line that is exactly `{` after a line ending in `)`
+    /// (not a directive), up to the next line that is exactly `}`, as the
+    /// kernel's style lays out function definitions. Files of
+    /// `module_dir`, files that are not `.h`, and headers already known
+    /// are left alone. Each parse that reads a guess checks it
+    /// ([`HeaderBodies::check`]).
+    pub(crate) fn guess(&self, headers: impl IntoIterator<Item = PathBuf>, module_dir: &Path) {
+        if !self.enabled {
+            return;
+        }
+        let mut found = Vec::new();
+        let mut guessed = 0;
+        {
+            let known = self.lock();
+            for path in headers {
+                if path.starts_with(module_dir)
+                    || path.extension().is_none_or(|e| e != "h")
+                    || known.contains_key(&path)
+                {
+                    continue;
+                }
+                let Ok(text) = std::fs::read(&path) else {
+                    continue;
+                };
+                let mut folded = Vec::new();
+                let Some(out) = fold(&text, &guesses(&text), &mut folded) else {
+                    continue;
+                };
+                guessed += folded.len();
+                let folds = folded.into_iter().map(|r| (r, true)).collect();
+                found.push((
+                    path,
+                    Header {
+                        folds,
+                        learnt: false,
+                        text: Some(Arc::from(out)),
+                    },
+                ));
+            }
+        }
+        let mut headers = self.lock();
+        for (path, h) in found {
+            headers.entry(path).or_insert(h);
+        }
+        let mut stats = self.stats.lock().expect("no panics while locked");
+        stats.guessed_bodies += guessed;
+        stats.header_bodies += guessed;
+        stats.folded_bodies += guessed;
+    }
+
+    /// Checks the guesses `snap` read against the unit parsed with it. A
+    /// guess holds when a function declaration of that header ends before
+    /// the folded body with nothing but blanks, comments or macros that
+    /// expand to nothing (`__releases(x)`) in between ([`declarator_tail`]),
+    /// so the body was that function's: it is confirmed. A guess in a range
+    /// the preprocessor skipped is unfolded (later units that read it
+    /// parse it in full). A guess that does not hold is unfolded too, and
+    /// `false` is returned: the unit must be parsed again.
+    pub(crate) fn check(
+        &self,
+        snap: &Snapshot,
+        tu: &modswap_clang::TranslationUnit<'_>,
+        top: &[Cursor<'_>],
+        read: &[PathBuf],
+    ) -> bool {
+        let read: std::collections::BTreeSet<&PathBuf> = read.iter().collect();
+        let guesses: Vec<(usize, (usize, usize))> = snap
+            .guesses
+            .iter()
+            .copied()
+            .filter(|&(f, _)| read.contains(&snap.unsaved[f].path))
+            .collect();
+        if guesses.is_empty() {
+            return true;
+        }
+        let path_of = |f: usize| snap.unsaved[f].path.as_path();
+        // First the guesses in skipped ranges: they stay guesses.
+        let wanted: HashMap<&Path, usize> = guesses.iter().map(|&(f, _)| (path_of(f), f)).collect();
+        let mut files = HashMap::new();
+        let mut skipped: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+        for r in tu.skipped_ranges() {
+            if let Some(f) = file_index(&mut files, r.file, || Some(r.path()), &wanted) {
+                skipped
+                    .entry(f)
+                    .or_default()
+                    .push((r.start as usize, r.end as usize));
+            }
+        }
+        let (skipped, active): (Vec<_>, Vec<_>) = guesses.into_iter().partition(|&(f, range)| {
+            skipped
+                .get(&f)
+                .is_some_and(|v| v.iter().any(|&(s, e)| s <= range.0 && range.1 <= e))
+        });
+        // Where each function declaration of those headers ends, by file
+        // identity (a file's name is read once).
+        let wanted: HashMap<&Path, usize> = active.iter().map(|&(f, _)| (path_of(f), f)).collect();
+        let mut files = HashMap::new();
+        let mut ends: HashMap<usize, Vec<usize>> = HashMap::new();
+        if !active.is_empty() {
+            for c in top {
+                if c.kind() != Kind::FunctionDecl {
+                    continue;
+                }
+                let Some((id, end)) = c.extent_end() else {
+                    continue;
+                };
+                if let Some(f) = file_index(&mut files, id, || c.location().file, &wanted) {
+                    ends.entry(f).or_default().push(end as usize);
+                }
+            }
+        }
+        for v in ends.values_mut() {
+            v.sort_unstable();
+        }
+        let (confirmed, wrong): (Vec<_>, Vec<_>) = active.into_iter().partition(|&(f, range)| {
+            let ends = ends.get(&f).map(Vec::as_slice).unwrap_or(&[]);
+            let i = ends.partition_point(|&e| e <= range.0);
+            i > 0
+                && snap.unsaved[f]
+                    .contents
+                    .get(ends[i - 1]..range.0)
+                    .is_some_and(declarator_tail)
+        });
+        let mut headers = self.lock();
+        for &(f, range) in &confirmed {
+            if let Some(g) = headers
+                .get_mut(path_of(f))
+                .and_then(|h| h.folds.get_mut(&range))
+            {
+                *g = false;
+            }
+        }
+        // Wrong guesses are unfolded, and so are the guesses this unit
+        // skipped: a unit that reads them is parsed with them in full (and
+        // teaches their bodies if they are bodies), so that no later parse
+        // has to check them again.
+        let mut refold: std::collections::BTreeSet<&Path> = Default::default();
+        let (mut unfolded, mut rejected) = (0, 0);
+        for (&(f, range), is_wrong) in skipped
+            .iter()
+            .map(|g| (g, false))
+            .chain(wrong.iter().map(|g| (g, true)))
+        {
+            if let Some(h) = headers.get_mut(path_of(f)) {
+                if h.folds.remove(&range).is_some() {
+                    unfolded += 1;
+                    rejected += usize::from(is_wrong);
+                    refold.insert(path_of(f));
+                }
+            }
+        }
+        for path in refold {
+            let h = headers.get_mut(path).expect("just found");
+            h.text = refolded(path, h);
+        }
+        let mut stats = self.stats.lock().expect("no panics while locked");
+        stats.rejected_guesses += rejected;
+        stats.guessed_bodies -= unfolded;
+        stats.folded_bodies -= unfolded;
+        stats.header_bodies -= unfolded;
+        wrong.is_empty()
+    }
+
+    /// Learns the bodies of the headers of `tu` that no parse has shown
+    /// yet. `top` are the unit's top-level cursors.
     pub(crate) fn learn(&self, top: &[Cursor<'_>], ctx: &Ctx) {
         if !self.enabled {
             return;
         }
         /// A header of this unit with function definitions.
-        struct Header {
+        struct Seen {
             path: PathBuf,
             bodies: Vec<(usize, usize)>,
-            /// Known already, or not a header.
+            /// Learnt already, or not a header.
             skip: bool,
         }
         // By libclang file identity first (cheap), paths only for the files
         // that have definitions.
-        let mut headers: HashMap<FileId, Header> = HashMap::new();
-        let known: std::collections::BTreeSet<PathBuf> = self
-            .learnt
+        let mut seen: HashMap<FileId, Seen> = HashMap::new();
+        let learnt: std::collections::BTreeSet<PathBuf> = self
             .lock()
-            .expect("no panics while locked")
-            .keys()
-            .cloned()
+            .iter()
+            .filter(|(_, h)| h.learnt)
+            .map(|(p, _)| p.clone())
             .collect();
         for c in top {
             if c.kind() != Kind::FunctionDecl || !c.is_definition() {
@@ -117,12 +322,15 @@ impl HeaderBodies {
             if ctx.file_in_module_dir(Some(id), || c.location()) {
                 continue;
             }
-            let h = headers.entry(id).or_insert_with(|| {
-                let path = c.location().file.unwrap_or_default();
-                let skip = path.as_os_str().is_empty()
-                    || known.contains(&path)
-                    || super::abs(&path) == ctx.main_file;
-                Header {
+            let h = seen.entry(id).or_insert_with(|| {
+                let path = c
+                    .location()
+                    .file
+                    .map(|f| super::abs(&f))
+                    .unwrap_or_default();
+                let skip =
+                    path.as_os_str().is_empty() || learnt.contains(&path) || path == ctx.main_file;
+                Seen {
                     path,
                     bodies: Vec::new(),
                     skip,
@@ -135,33 +343,124 @@ impl HeaderBodies {
                 h.bodies.push(r);
             }
         }
-        let mut found: Vec<(PathBuf, Option<Arc<[u8]>>)> = Vec::new();
-        for Header {
-            path,
-            mut bodies,
-            skip,
-        } in headers.into_values()
-        {
+        let mut headers = self.lock();
+        let mut stats = self.stats.lock().expect("no panics while locked");
+        for Seen { path, bodies, skip } in seen.into_values() {
             if skip {
                 continue;
             }
-            bodies.sort_unstable();
-            bodies.dedup();
-            let mut folded = 0;
-            let folded_text = std::fs::read(&path)
-                .ok()
-                .and_then(|text| fold(&text, &bodies, &mut folded))
-                .map(Arc::from);
-            let mut stats = self.stats.lock().expect("no panics while locked");
+            let h = headers.entry(path.clone()).or_default();
+            if h.learnt {
+                continue;
+            }
+            h.learnt = true;
+            let before = h.folds.len();
             stats.header_bodies += bodies.len();
-            stats.folded_bodies += folded;
-            found.push((path, folded_text));
-        }
-        let mut learnt = self.learnt.lock().expect("no panics while locked");
-        for (path, text) in found {
-            learnt.entry(path).or_insert(text);
+            for r in bodies {
+                h.folds.insert(r, false);
+            }
+            h.text = refolded(&path, h);
+            stats.folded_bodies += h.folds.len() - before;
         }
     }
+}
+
+/// The index in a [`Snapshot`] of the file `id` when it is `wanted`; its
+/// name (`path`) is read once per file.
+fn file_index(
+    files: &mut HashMap<FileId, Option<usize>>,
+    id: FileId,
+    path: impl FnOnce() -> Option<PathBuf>,
+    wanted: &HashMap<&Path, usize>,
+) -> Option<usize> {
+    *files.entry(id).or_insert_with(|| {
+        let p = super::abs(&path()?);
+        wanted.get(p.as_path()).copied()
+    })
+}
+
+/// Whether `gap`, between the end of a function declaration and a
+/// guessed body, can only be the rest of that declaration: blanks,
+/// comments, attribute macros that expand to nothing (`__releases(x)`).
+/// Nothing that ends a declaration or starts another declarator: no `;`,
+/// `{`, `}`, directive, fold, and no `,` or `=` outside parentheses.
+fn declarator_tail(gap: &[u8]) -> bool {
+    let mut depth = 0i64;
+    for &b in gap {
+        match b {
+            b';' | b'{' | b'}' | b'#' | b'$' => return false,
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b',' | b'=' if depth <= 0 => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// The header on disk with `h.folds` folded; drops from `h.folds` the
+/// ranges that do not fold.
+fn refolded(path: &Path, h: &mut Header) -> Option<Arc<[u8]>> {
+    let text = std::fs::read(path).ok()?;
+    let ranges: Vec<(usize, usize)> = h.folds.keys().copied().collect();
+    let mut folded = Vec::new();
+    let out = fold(&text, &ranges, &mut folded);
+    let keep: std::collections::BTreeSet<(usize, usize)> = folded.into_iter().collect();
+    h.folds.retain(|r, _| keep.contains(r));
+    out.map(Arc::from)
+}
+
+/// Function bodies guessed from a header's text in the kernel's layout:
+/// `(start, end)` where the line before `start` ends in `)`, the line at
+/// `start` is exactly `{`, and the first later line that is exactly `}`
+/// ends at `end`; neither line of the head is a preprocessor directive or
+/// part of one, and the braces between balance.
+fn guesses(text: &[u8]) -> Vec<(usize, usize)> {
+    let mut lines: Vec<(usize, &[u8])> = Vec::new();
+    let mut off = 0;
+    for l in text.split(|&b| b == b'\n') {
+        lines.push((off, l));
+        off += l.len() + 1;
+    }
+    let trim = |l: &[u8]| -> usize {
+        l.iter()
+            .rposition(|b| !b" \t\r\x0b\x0c".contains(b))
+            .map_or(0, |i| i + 1)
+    };
+    // Whether each line is ordinary C: not a directive, not continuing a
+    // line that ends with a backslash.
+    let mut plain = Vec::with_capacity(lines.len());
+    let mut continued = false;
+    for &(_, l) in &lines {
+        let directive = l.iter().find(|b| !b" \t\x0c\x0b\r".contains(b)) == Some(&b'#');
+        plain.push(!continued && !directive);
+        continued = l[..trim(l)].ends_with(b"\\");
+    }
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i < lines.len() {
+        let (start, l) = lines[i];
+        let prev = lines[i - 1].1;
+        if !(plain[i]
+            && plain[i - 1]
+            && &l[..trim(l)] == b"{"
+            && prev[..trim(prev)].ends_with(b")"))
+        {
+            i += 1;
+            continue;
+        }
+        let Some(j) = (i + 1..lines.len()).find(|&j| &lines[j].1[..trim(lines[j].1)] == b"}")
+        else {
+            break;
+        };
+        let end = lines[j].0 + 1;
+        let body = &text[start..end];
+        if runs(&body[1..body.len() - 1]).is_some_and(|r| balanced(&r, b'{', b'}')) {
+            out.push((start, end));
+        }
+        i = j + 1;
+    }
+    out
 }
 
 /// The byte range `{ ... }` of a function definition's body, when the
@@ -201,7 +500,11 @@ pub(crate) const DEFINES: [&str; 2] = ["-D$(...)=;__msw_none(__VA_ARGS__)", "-D_
 /// was parsed and a macro made neither brace), holds no preprocessor
 /// directive, no backslash-newline and no unbalanced parenthesis, and its
 /// tokens fit; ranges must not overlap.
-fn fold(text: &[u8], bodies: &[(usize, usize)], folded: &mut usize) -> Option<Vec<u8>> {
+fn fold(
+    text: &[u8],
+    bodies: &[(usize, usize)],
+    folded: &mut Vec<(usize, usize)>,
+) -> Option<Vec<u8>> {
     let mut out = text.to_vec();
     let mut last_end = 0;
     let mut any = false;
@@ -225,7 +528,7 @@ fn fold(text: &[u8], bodies: &[(usize, usize)], folded: &mut usize) -> Option<Ve
         out[s..e].copy_from_slice(&laid);
         last_end = e;
         any = true;
-        *folded += 1;
+        folded.push((s, e));
     }
     any.then_some(out)
 }
@@ -283,30 +586,7 @@ fn runs(body: &[u8]) -> Option<Vec<&[u8]>> {
 /// (blanks ending in `)`), so the text after the body keeps its line and
 /// column. `None` when they do not fit or the parentheses do not balance.
 fn lay_out(body: &[u8], runs: &[&[u8]]) -> Option<Vec<u8>> {
-    let mut depth: i64 = 0;
-    for r in runs {
-        let mut in_lit: Option<u8> = None;
-        let mut i = 0;
-        while i < r.len() {
-            let c = r[i];
-            match in_lit {
-                Some(_) if c == b'\\' => i += 1,
-                Some(q) if c == q => in_lit = None,
-                Some(_) => {}
-                None if c == b'"' || c == b'\'' => in_lit = Some(c),
-                None if c == b'(' => depth += 1,
-                None if c == b')' => {
-                    depth -= 1;
-                    if depth < 0 {
-                        return None;
-                    }
-                }
-                None => {}
-            }
-            i += 1;
-        }
-    }
-    if depth != 0 {
+    if !balanced(runs, b'(', b')') {
         return None;
     }
     let free = |c: u8| b";,(){}[]".contains(&c);
@@ -343,6 +623,34 @@ fn lay_out(body: &[u8], runs: &[&[u8]]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether `open` and `close` pair up in `runs` (outside literals).
+fn balanced(runs: &[&[u8]], open: u8, close: u8) -> bool {
+    let mut depth: i64 = 0;
+    for r in runs {
+        let mut in_lit: Option<u8> = None;
+        let mut i = 0;
+        while i < r.len() {
+            let c = r[i];
+            match in_lit {
+                Some(_) if c == b'\\' => i += 1,
+                Some(q) if c == q => in_lit = None,
+                Some(_) => {}
+                None if c == b'"' || c == b'\'' => in_lit = Some(c),
+                None if c == open => depth += 1,
+                None if c == close => {
+                    depth -= 1;
+                    if depth < 0 {
+                        return false;
+                    }
+                }
+                None => {}
+            }
+            i += 1;
+        }
+    }
+    depth == 0
+}
+
 /// Whether a line inside `body` (after its first) starts with `#`.
 fn has_directive(body: &[u8]) -> bool {
     body.split(|&b| b == b'\n')
@@ -361,7 +669,7 @@ mod tests {
     }
 
     fn fold_one(text: &[u8]) -> Option<String> {
-        fold(text, &[range(text)], &mut 0).map(|o| String::from_utf8(o).unwrap())
+        fold(text, &[range(text)], &mut Vec::new()).map(|o| String::from_utf8(o).unwrap())
     }
 
     #[test]
@@ -390,6 +698,46 @@ mod tests {
     }
 
     #[test]
+    fn guesses_bodies_in_the_kernel_layout() {
+        let text = "static inline int f(int x,\n\t\t\tint y)\n{\n\tif (x) {\n\t\treturn y;\n\t}\n\treturn 0;\n}\n\
+            #define M(x) \\\n\tg(x)\n{\n}\n\
+            struct a { int b; };\n{\n}\n\
+            int g(void)\n{\n\tif (x) {\n}\n\t}\n}\n\
+            int h(void)\n{\n\t/* } */ k();\n}\n";
+        let found: Vec<&str> = guesses(text.as_bytes())
+            .into_iter()
+            .map(|(s, e)| &text[s..e])
+            .collect();
+        // f's body (nested braces balance); not after a directive or its
+        // continuation, not after `;`; g's braces do not balance up to the
+        // first `}` line; a brace in a comment does not count.
+        assert_eq!(
+            found,
+            [
+                "{\n\tif (x) {\n\t\treturn y;\n\t}\n\treturn 0;\n}",
+                "{\n\t/* } */ k();\n}",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_declarator_tail_holds_attributes_only() {
+        assert!(declarator_tail(b"\n"));
+        assert!(declarator_tail(b" /* note */\n\t__releases(&a->lock)\n"));
+        assert!(declarator_tail(b" __attribute__((nonnull(1, 2)))\n"));
+        for gap in [
+            &b";\n"[..],
+            b"\n$()\n",
+            b", x = 1\n",
+            b"\n#endif\n",
+            b"}\n",
+            b" = {\n",
+        ] {
+            assert!(!declarator_tail(gap), "{:?}", std::str::from_utf8(gap));
+        }
+    }
+
+    #[test]
     fn keeps_literals_whole_and_refuses_what_it_cannot_fold() {
         let text = b"void f(void)\n{\n\t\tputs(\"a } // b\"); c(')');\n}\n";
         let out = fold_one(text).unwrap();
@@ -403,7 +751,7 @@ mod tests {
         // Unbalanced parentheses (a macro would close them).
         assert!(fold_one(b"void f(void)\n{\n\t\t\tOPEN a);\n}\n").is_none());
         // Braces a macro made: the text there is not `{ ... }`.
-        assert!(fold(b"void f(void) BODY\n", &[(13, 17)], &mut 0).is_none());
+        assert!(fold(b"void f(void) BODY\n", &[(13, 17)], &mut Vec::new()).is_none());
         // An unterminated comment.
         assert!(fold_one(b"void f(void)\n{\n\t\t\t/* a\n\n}\n").is_none());
     }

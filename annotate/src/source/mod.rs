@@ -17,7 +17,7 @@ use crate::kbuild::ModuleDir;
 use bodies::HeaderBodies;
 use modswap_clang::{Index, ParseOptions};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -220,6 +220,12 @@ pub struct ParseStats {
     /// Header function bodies found, and how many of them were folded.
     pub header_bodies: usize,
     pub folded_bodies: usize,
+    /// Of the folded bodies, those guessed from the text of the headers
+    /// that Kbuild's dependency lists name, before any parse.
+    pub guessed_bodies: usize,
+    /// Guesses a parse showed were not function bodies (each costs its
+    /// unit one more parse).
+    pub rejected_guesses: usize,
     /// Units that had errors with folded headers and were parsed again in
     /// full (expected: none).
     pub reparsed_in_full: usize,
@@ -270,7 +276,20 @@ fn parse_impl(
     };
     let fatal: Mutex<Option<modswap_clang::Error>> = Mutex::new(None);
     let bodies = HeaderBodies::new(opts.fold_header_bodies);
+    // The headers the units read when Kbuild last compiled them: their
+    // bodies can be folded from the first parse on.
+    let deps: BTreeSet<PathBuf> = md
+        .modules
+        .iter()
+        .flat_map(|m| &m.sources)
+        .filter_map(|s| s.command.as_ref())
+        .flat_map(|c| c.deps.iter().cloned())
+        .collect();
     let threads = opts.jobs.clamp(1, todo.len().max(1));
+    // The threads load libclang (tens of milliseconds) while this thread
+    // guesses; they start parsing once it is done.
+    let gate = std::sync::RwLock::new(());
+    let guessing = gate.write().expect("not shared yet");
     std::thread::scope(|s| {
         for _ in 0..if todo.is_empty() { 0 } else { threads } {
             // Type conversion and expression walks recurse as deep as the
@@ -288,6 +307,7 @@ fn parse_impl(
                         return;
                     }
                 };
+                drop(gate.read());
                 loop {
                     let n = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&i) = todo.get(n) else { break };
@@ -312,6 +332,8 @@ fn parse_impl(
                 );
             }
         }
+        bodies.guess(deps, &md.dir);
+        drop(guessing);
     });
     if let Some(e) = fatal.into_inner().expect("threads joined") {
         return Err(e.into());
@@ -420,28 +442,42 @@ pub(crate) fn parse_one(
             })
             .collect()
     };
-    let unsaved = bodies.unsaved();
-    let mut tu = parse(&unsaved)?;
-    let mut errors = errors_of(&tu);
-    if !errors.is_empty() && !unsaved.is_empty() {
-        // Errors with folded headers: parse the unit as it is, so that
-        // folding can never be the cause of an error (its errors, if any,
-        // are then the unit's own).
-        drop(tu);
-        tu = parse(&[])?;
-        errors = errors_of(&tu);
-        bodies.note_reparsed_unit();
-    } else if !unsaved.is_empty() {
-        bodies.note_folded_unit();
+    // Parse with folded headers; a guess shown wrong is dropped and the
+    // unit parsed again (twice at most), and on errors with folds, in full,
+    // so that folding can never be the cause of an error (its errors, if
+    // any, are then the unit's own).
+    let mut tries = 0;
+    let mut in_full = false;
+    loop {
+        let snap = if in_full {
+            bodies::Snapshot::default()
+        } else {
+            bodies.snapshot()
+        };
+        let tu = parse(&snap.unsaved)?;
+        let errors = errors_of(&tu);
+        let read: Vec<PathBuf> = tu.inclusions().iter().map(|f| abs(f)).collect();
+        let top = tu.cursor().children();
+        if !snap.unsaved.is_empty() {
+            let held = bodies.check(&snap, &tu, &top, &read);
+            if !held && tries < 2 {
+                tries += 1;
+                continue;
+            }
+            if !held || !errors.is_empty() {
+                in_full = true;
+                bodies.note_reparsed_unit();
+                continue;
+            }
+            bodies.note_folded_unit();
+        }
+        if !errors.is_empty() {
+            return Ok((Err(errors), read));
+        }
+        bodies.learn(&top, &ctx);
+        let file = ctx.rel(&job.source);
+        return Ok((Ok(unit::extract(&top, &ctx, &file)), read));
     }
-    let read: Vec<PathBuf> = tu.inclusions().iter().map(|f| abs(f)).collect();
-    if !errors.is_empty() {
-        return Ok((Err(errors), read));
-    }
-    let file = ctx.rel(&job.source);
-    let top = tu.cursor().children();
-    bodies.learn(&top, &ctx);
-    Ok((Ok(unit::extract(&top, &ctx, &file)), read))
 }
 
 #[cfg(test)]
@@ -503,7 +539,7 @@ mod tests {
         let index = Index::new().unwrap();
         let bodies = HeaderBodies::new(true);
         let (first, _) = parse_one(&index, &job, t.path(), &t.path().join("m"), &bodies).unwrap();
-        let learnt = bodies.unsaved();
+        let learnt = bodies.snapshot().unsaved;
         assert_eq!(learnt.len(), 1);
         assert_eq!(
             std::str::from_utf8(&learnt[0].contents).unwrap(),
@@ -537,7 +573,7 @@ mod tests {
                 &job.source,
                 &args,
                 ParseOptions::default(),
-                &bodies.unsaved(),
+                &bodies.snapshot().unsaved,
             )
             .unwrap();
         assert!(broken.diagnostics().iter().any(|d| d.is_error()));
@@ -546,6 +582,66 @@ mod tests {
         assert_eq!(bodies.stats().reparsed_in_full, 1);
         let u = unit(r);
         assert!(u.globals.iter().any(|g| g.name == "a_state"));
+    }
+
+    /// Bodies guessed from the text fold the first unit too; the parse
+    /// confirms them, unfolds the ones in skipped ranges, and drops a wrong
+    /// one (then parses again). The IR is the same as without folding.
+    #[test]
+    fn guessed_bodies_are_checked_by_the_parse() {
+        let (t, job) = fixture();
+        let header = t.path().join("inc/h.h");
+        std::fs::write(
+            &header,
+            "#define __rel(x)\n\
+             static inline int h(int x)\n{\n\treturn x + __COUNTER__;\n}\n\
+             static inline void r(int *p)\n\t__rel(p)\n{\n\t*p = __COUNTER__;\n}\n\
+             #ifdef NOPE\nstatic inline int n(int x)\n{\n\treturn x;\n}\n#endif\n\
+             static struct __attribute__((packed))\n{\n\tint a;\n}\ns_var;\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &job.source,
+            "#include <h.h>\nint a_state;\n\
+             int *a(void) { r(&s_var.a); return &a_state + h(__COUNTER__); }\n",
+        )
+        .unwrap();
+        let index = Index::new().unwrap();
+        let module_dir = t.path().join("m");
+        let (plain, _) = parse_one(
+            &index,
+            &job,
+            t.path(),
+            &module_dir,
+            &HeaderBodies::new(false),
+        )
+        .unwrap();
+        let bodies = HeaderBodies::new(true);
+        bodies.guess([header.clone()], &module_dir);
+        assert_eq!(bodies.stats().guessed_bodies, 4);
+        let (folded, _) = parse_one(&index, &job, t.path(), &module_dir, &bodies).unwrap();
+        let stats = bodies.stats();
+        assert_eq!(
+            (
+                stats.units_with_folded_headers,
+                stats.rejected_guesses,
+                stats.reparsed_in_full,
+                stats.guessed_bodies
+            ),
+            (1, 1, 0, 2),
+            "{stats:?}"
+        );
+        assert_eq!(
+            serde_json::to_string(&unit(plain)).unwrap(),
+            serde_json::to_string(&unit(folded)).unwrap()
+        );
+        // What later units read: h and r folded, n and the struct as they are.
+        let snap = bodies.snapshot();
+        let text = std::str::from_utf8(&snap.unsaved[0].contents).unwrap();
+        assert!(text.contains("$(return x + __COUNTER__;"), "{text}");
+        assert!(text.contains("$(*p = __COUNTER__;"), "{text}");
+        assert!(text.contains("{\n\treturn x;\n}"), "{text}");
+        assert!(text.contains("{\n\tint a;\n}"), "{text}");
     }
 
     #[test]

@@ -50,9 +50,9 @@ pub struct Args {
     #[arg(long, short)]
     pub jobs: Option<usize>,
     /// Parse every C file with the headers' function bodies. By default the
-    /// files after the first read the kernel headers with the bodies that
-    /// earlier files showed folded away (the result is the same, the parse
-    /// about 40% cheaper); this is the switch to rule that out.
+    /// C files read the kernel headers with their function bodies folded
+    /// away (the result is the same, the parse about 40% cheaper); this is
+    /// the switch to rule that out.
     #[arg(long)]
     pub full_parse: bool,
     /// Parse only this C file of the directory and save the result for
