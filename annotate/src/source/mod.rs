@@ -270,10 +270,15 @@ fn parse_impl(
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<JobResult>>> = Mutex::new(saved);
-    let todo: Vec<usize> = {
+    let mut todo: Vec<usize> = {
         let r = results.lock().expect("not shared yet");
         (0..jobs.len()).filter(|&i| r[i].is_none()).collect()
     };
+    // Largest C file first, so that the threads run out of work at about
+    // the same time (the units share most of their headers; what differs
+    // is the file's own code). The results keep the jobs' order.
+    let size = |i: usize| std::fs::metadata(&jobs[i].source).map_or(0, |m| m.len());
+    todo.sort_by_cached_key(|&i| (std::cmp::Reverse(size(i)), i));
     let fatal: Mutex<Option<modswap_clang::Error>> = Mutex::new(None);
     let bodies = HeaderBodies::new(opts.fold_header_bodies);
     // The headers the units read when Kbuild last compiled them: their
