@@ -527,10 +527,12 @@ impl<'tu> Cursor<'tu> {
     /// or an increment and whose spelling is hidden by a macro.
     pub fn operator(&self) -> Option<String> {
         let kids = self.children();
-        let tokens = self.tokens();
+        // Tokenizing is the costly part: only when the structure leaves
+        // the spelling open.
+        let tokens = || self.tokens();
         match self.kind() {
             Kind::CompoundAssignOperator => {
-                let op = between(&tokens, kids.first()?, kids.get(1)?);
+                let op = between(&tokens(), kids.first()?, kids.get(1)?);
                 Some(match op {
                     Some(o) if o.len() >= 2 && o.ends_with('=') && o != "==" => o,
                     _ => "op=".to_string(),
@@ -543,7 +545,7 @@ impl<'tu> Cursor<'tu> {
                 if is_lvalue_use(*lhs) {
                     return Some("=".to_string());
                 }
-                between(&tokens, lhs, rhs).filter(|o| o != "=")
+                between(&tokens(), lhs, rhs).filter(|o| o != "=")
             }
             Kind::UnaryOperator => {
                 let [operand] = kids.as_slice() else {
@@ -561,6 +563,7 @@ impl<'tu> Cursor<'tu> {
                 {
                     return Some("*".to_string());
                 }
+                let tokens = tokens();
                 let first = tokens.first().map(|t| t.spelling.as_str());
                 let last = tokens.last().map(|t| t.spelling.as_str());
                 if is_lvalue_use(*operand) {

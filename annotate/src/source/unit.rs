@@ -25,8 +25,10 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, crate
     let mut definitions: Vec<Definition<'_>> = Vec::new();
     let mut file_scope: BTreeMap<String, usize> = BTreeMap::new();
     for c in top {
+        // A macro expansion's location is where its extent starts (and is
+        // cheaper to read).
         if c.kind() == Kind::MacroExpansion
-            && ctx.file_in_module_dir(c.extent_file_id(), || c.extent().start)
+            && ctx.file_in_module_dir(c.file_id(), || c.extent().start)
         {
             let e = c.extent();
             if let Some(f) = &e.start.file {
