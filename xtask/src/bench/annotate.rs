@@ -14,7 +14,10 @@
 //!    unpack, Debian's .config, `make modules_prepare`). Its compile commands
 //!    come from Kbuild without compiling: `make -n fs/` prints each
 //!    object's rule, including the exact command it hands to fixdep, which
-//!    the bench saves as the `.cmd` file Kbuild would have written. Then
+//!    the bench saves as the `.cmd` file Kbuild would have written, with
+//!    the dependency list a build leaves there (each unit preprocessed
+//!    once, `-E`, for its `-MMD` output; annotate folds the header bodies
+//!    of the files it names from the first parse on). Then
 //!    `modswap annotate <dir> --dry-run --format json -j1` runs on every
 //!    module directory, two at a time (both cores); the bench prints how
 //!    many modules and globals it classified, which directories it could
@@ -457,7 +460,119 @@ fn prepare_fsbench() -> Result<PathBuf> {
         }
         write_atomic(&stamps.join("cmd-files"), format!("{n}\n").as_bytes())?;
     }
+    if !stamps.join("dependency-lists").exists() {
+        add_dependency_lists(&tree)?;
+    }
     Ok(tree)
+}
+
+/// Adds to each synthesized `.cmd` file under fs/ the dependency list a
+/// build would have left there (`deps_<object> := ...`, what fixdep makes
+/// of the compiler's `-MMD` output): the command is run once as a
+/// preprocessor (`-E`), which writes the `.d` file. A unit that does not
+/// preprocess (a generated header that only a real build makes) keeps no
+/// list. Runs on every CPU; done once (stamped).
+fn add_dependency_lists(tree: &Path) -> Result<()> {
+    let mut cmd_files = Vec::new();
+    let mut stack = vec![tree.join("fs")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)?.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            } else if name.starts_with('.') && name.ends_with(".o.cmd") {
+                cmd_files.push(path);
+            }
+        }
+    }
+    cmd_files.sort();
+    eprintln!(
+        "bench annotate: preprocessing {} fs/ units once for their dependency lists",
+        cmd_files.len()
+    );
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(cmd_file) = cmd_files.get(i) else {
+                    break;
+                };
+                if dependency_list(tree, cmd_file).is_err() {
+                    failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let failed = failed.into_inner();
+    eprintln!("bench annotate: {failed} unit(s) did not preprocess and have no dependency list");
+    write_atomic(
+        &tree.join(".modswap/dependency-lists"),
+        format!("{} {failed}\n", cmd_files.len()).as_bytes(),
+    )
+}
+
+/// One `.cmd` file: see [`add_dependency_lists`].
+fn dependency_list(tree: &Path, cmd_file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(cmd_file)?;
+    if text.contains("\ndeps_") {
+        return Ok(());
+    }
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("savedcmd_"))
+        .context("no savedcmd line")?;
+    let (target, cmd) = line["savedcmd_".len()..]
+        .split_once(" := ")
+        .context("no `:=`")?;
+    let depfile = cmd
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("-Wp,-MMD,"))
+        .context("no -Wp,-MMD")?;
+    let first = first_command(cmd)
+        .replace(&format!(" -o {target} "), " -o /dev/null ")
+        .replace(" -c ", " -E ");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(first)
+        .current_dir(tree)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let dep_path = tree.join(depfile);
+    if !status.success() {
+        let _ = std::fs::remove_file(&dep_path);
+        bail!("{target} does not preprocess");
+    }
+    let deps = std::fs::read_to_string(&dep_path)?;
+    std::fs::remove_file(&dep_path)?;
+    let joined = deps.replace("\\\n", " ");
+    let (_, files) = joined.split_once(':').context("no `:` in the .d file")?;
+    let mut out = format!("{line}\n\ndeps_{target} := \\\n");
+    for f in files.split_whitespace().filter(|f| !f.ends_with(".c")) {
+        out.push_str(&format!("  {f} \\\n"));
+    }
+    out.push('\n');
+    write_atomic(cmd_file, out.as_bytes())
+}
+
+/// `cmd` up to its first `;` outside quotes (the compiler; objtool and
+/// the like follow).
+fn first_command(cmd: &str) -> &str {
+    let mut quote: Option<char> = None;
+    for (i, c) in cmd.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, ';') => return &cmd[..i],
+            _ => {}
+        }
+    }
+    cmd
 }
 
 /// The `scripts/basic/fixdep <depfile> <target> '<command>'` calls of one
@@ -711,6 +826,15 @@ fn failure_reason(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_command_ends_at_an_unquoted_semicolon() {
+        assert_eq!(
+            first_command("gcc -DA='\"a;b\"' -c x.c ; objtool x.o"),
+            "gcc -DA='\"a;b\"' -c x.c "
+        );
+        assert_eq!(first_command("gcc -c x.c"), "gcc -c x.c");
+    }
 
     #[test]
     fn fixdep_commands_come_out_unquoted() {
