@@ -196,8 +196,8 @@ fn parsing_is_deterministic_across_thread_counts() {
     );
 }
 
-/// Folding the headers' function bodies away (what makes the later units of
-/// a directory cheap to parse) changes nothing in the IR: not a declaration,
+/// Folding the headers' function bodies away (what makes the units of a
+/// directory cheap to parse) changes nothing in the IR: not a declaration,
 /// a type, a location, nor a `__COUNTER__`-made name (`__UNIQUE_ID_*`).
 #[test]
 fn folding_header_bodies_leaves_the_ir_unchanged() {
@@ -220,7 +220,7 @@ fn folding_header_bodies_leaves_the_ir_unchanged() {
         // Every unit reads folded headers, the first too: its bodies are
         // guessed from the headers Kbuild's dependency lists name (no guess
         // is wrong on these directories). Most bodies fold, most of them
-        // guessed (fs/fat: 4,408 of 5,723, 4,082 guessed).
+        // guessed (fs/fat: 5,174 of 5,703, 4,711 guessed).
         assert_eq!(stats.units_with_folded_headers, units, "{dir}: {stats:?}");
         assert_eq!(
             (stats.reparsed_in_full, stats.rejected_guesses),
@@ -232,7 +232,7 @@ fn folding_header_bodies_leaves_the_ir_unchanged() {
             "{dir}: {stats:?}"
         );
         assert!(
-            stats.folded_bodies * 10 >= stats.header_bodies * 6 && stats.folded_bodies > 500,
+            stats.folded_bodies * 10 >= stats.header_bodies * 8 && stats.folded_bodies > 500,
             "{dir}: {stats:?}"
         );
         let (a, b) = (

@@ -4,12 +4,13 @@
 //! libclang spends most of a parse on the bodies of the kernel headers'
 //! inline functions (measured on fs/fat: about half of the parse). So the
 //! units of a directory read the kernel headers from memory with those
-//! bodies folded into `$( ... )` (see [`DEFINES`]): the macro still expands
-//! the body's tokens, so `__COUNTER__` counts as for the compiler, then
-//! drops them and ends the definition, now a declaration, with `;`. Lines
-//! and columns stay, so every declaration, type, macro, name and location
-//! the analysis reads stays the same (a test compares the IR of both ways
-//! on real kernel directories).
+//! bodies folded: `{ ... }` becomes `$ ... )`, and `$` starts a macro call
+//! that takes the body as its argument (see [`DEFINES`]). The macro still
+//! expands the body's tokens, so `__COUNTER__` counts as for the compiler,
+//! then drops them and ends the definition, now a declaration, with `;`.
+//! Only the two braces change, so every declaration, type, macro, name and
+//! location the analysis reads stays the same (a test compares the IR of
+//! both ways on real kernel directories).
 //!
 //! The bodies come from two places:
 //! - guesses, before the first parse, from the text of the headers that
@@ -18,10 +19,9 @@
 //!   body, and a line `}` ([`HeaderBodies::guess`]). Each parse checks the
 //!   guesses it read against its declarations ([`HeaderBodies::check`]): a
 //!   wrong one is unfolded and the unit parsed again;
-//! - the parses themselves: every header function body a parse shows that
-//!   is plain text of the header (no macro made its braces, no
-//!   preprocessor directive inside) is folded for the later units
-//!   ([`HeaderBodies::learn`]).
+//! - the parses themselves: every header function body a parse shows whose
+//!   braces are plain text of the header (no macro made them) is folded
+//!   for the later units ([`HeaderBodies::learn`]).
 //!
 //! Files of the module directory are never touched.
 
@@ -485,47 +485,61 @@ fn body_range(f: Cursor<'_>) -> Option<(usize, usize)> {
     Some((e.start.offset as usize, e.end.offset as usize))
 }
 
-/// The command-line definitions of the macro that takes a body's place.
-/// `$( ... )` expands its argument (so `__COUNTER__` and every other macro
-/// in the body is expanded exactly as when the body is compiled, and
-/// `__UNIQUE_ID` names stay the same), then drops it and ends the
-/// declaration with `;`. `$` is an identifier character for GCC and clang;
-/// the kernel's C never names anything `$`.
-pub(crate) const DEFINES: [&str; 2] = ["-D$(...)=;__msw_none(__VA_ARGS__)", "-D__msw_none(...)="];
+/// The command-line definitions that make a folded body go away. A body
+/// `{ ... }` is folded into `$ ... )`: the same text with its braces
+/// replaced. `$` expands to `;` (which ends the definition, now a
+/// declaration) and the start of a call of `__msw_eat`, whose arguments
+/// are the body's tokens up to the `)` that took the closing brace's
+/// place. `__msw_eat` expands its arguments (so `__COUNTER__` and every
+/// other macro in the body is expanded exactly as when the body is
+/// compiled, and `__UNIQUE_ID` names stay the same) and hands them to
+/// `__msw_none`, which drops them. Directives inside the body work as in
+/// the body (clang processes them while it collects macro arguments). `$`
+/// is an identifier character for GCC and clang; the kernel's C never
+/// names anything `$` (only its assembly does). They are passed only to
+/// parses that read folded headers.
+pub(crate) const DEFINES: [&str; 3] = [
+    "-D$=;__msw_eat(",
+    "-D__msw_eat(...)=__msw_none(__VA_ARGS__)",
+    "-D__msw_none(...)=",
+];
 
-/// `text` with each body range `{ ... }` replaced by `$( ... )` in the same
-/// bytes, lines and last column (whitespace and comments of the body make
-/// room), or `None` when no range can be replaced. A range is replaced only
-/// if it still starts with `{` and ends with `}` (the file is the one that
-/// was parsed and a macro made neither brace), holds no preprocessor
-/// directive, no backslash-newline and no unbalanced parenthesis, and its
-/// tokens fit; ranges must not overlap.
+/// `text` with each body range `{ ... }` folded into `$ ... )` (see
+/// [`DEFINES`]): every other byte stays, so lines and columns do. A range
+/// is folded only if it still starts with `{` and ends with `}` (the file
+/// is the one that was parsed and a macro made neither brace), no
+/// identifier character touches the `{` (it would merge with `$`), its
+/// comments and literals end inside it, and its parentheses balance (the
+/// `)` must close the call; a function body's tokens balance unless a
+/// macro opens or closes one, which this refuses). Ranges must not
+/// overlap; `folded` gets the ones folded. `None` when none is.
 fn fold(
     text: &[u8],
     bodies: &[(usize, usize)],
     folded: &mut Vec<(usize, usize)>,
 ) -> Option<Vec<u8>> {
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
     let mut out = text.to_vec();
     let mut last_end = 0;
     let mut any = false;
     for &(s, e) in bodies {
-        if s < last_end || e <= s + 1 || e > text.len() {
+        if s < last_end || e < s + 2 || e > text.len() {
             continue;
         }
         let body = &text[s..e];
-        if body[0] != b'{' || body[body.len() - 1] != b'}' || has_directive(body) {
+        if body[0] != b'{' || body[body.len() - 1] != b'}' {
             continue;
         }
-        if body.windows(2).any(|w| w == b"\\\n" || w == b"\\\r") {
+        // Nor through a backslash-newline.
+        let spliced = body[1] == b'\\' || (s >= 2 && matches!(&text[s - 2..s], b"\\\n" | b"\\\r"));
+        if ident(body[1]) || (s > 0 && ident(text[s - 1])) || spliced {
             continue;
         }
-        let Some(runs) = runs(&body[1..body.len() - 1]) else {
+        if !runs(&body[1..body.len() - 1]).is_some_and(|r| balanced(&r, b'(', b')')) {
             continue;
-        };
-        let Some(laid) = lay_out(body, &runs) else {
-            continue;
-        };
-        out[s..e].copy_from_slice(&laid);
+        }
+        out[s] = b'$';
+        out[e - 1] = b')';
         last_end = e;
         any = true;
         folded.push((s, e));
@@ -580,49 +594,6 @@ fn runs(body: &[u8]) -> Option<Vec<&[u8]>> {
     Some(out)
 }
 
-/// Lays `$(`, the runs and `)` into the bytes of `body`: the runs go on
-/// the first line, separated by a blank only where two runs could otherwise
-/// merge into one token; then come the body's newlines, then its last line
-/// (blanks ending in `)`), so the text after the body keeps its line and
-/// column. `None` when they do not fit or the parentheses do not balance.
-fn lay_out(body: &[u8], runs: &[&[u8]]) -> Option<Vec<u8>> {
-    if !balanced(runs, b'(', b')') {
-        return None;
-    }
-    let free = |c: u8| b";,(){}[]".contains(&c);
-    let mut first: Vec<u8> = b"$(".to_vec();
-    let mut prev: Option<u8> = Some(b'(');
-    for r in runs {
-        if let (Some(p), Some(&n)) = (prev, r.first()) {
-            if !free(p) && !free(n) {
-                first.push(b' ');
-            }
-        }
-        first.extend_from_slice(r);
-        prev = r.last().copied();
-    }
-    let newlines = body.iter().filter(|&&b| b == b'\n').count();
-    let last = body.len() - body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let mut out = Vec::with_capacity(body.len());
-    out.extend_from_slice(&first);
-    if newlines == 0 {
-        out.push(b')');
-        if out.len() > body.len() {
-            return None;
-        }
-        out.resize(body.len(), b' ');
-        return Some(out);
-    }
-    if out.len() + newlines + last > body.len() {
-        return None;
-    }
-    out.resize(body.len() - newlines - last, b' ');
-    out.extend(std::iter::repeat_n(b'\n', newlines));
-    out.extend(std::iter::repeat_n(b' ', last - 1));
-    out.push(b')');
-    Some(out)
-}
-
 /// Whether `open` and `close` pair up in `runs` (outside literals).
 fn balanced(runs: &[&[u8]], open: u8, close: u8) -> bool {
     let mut depth: i64 = 0;
@@ -651,13 +622,6 @@ fn balanced(runs: &[&[u8]], open: u8, close: u8) -> bool {
     depth == 0
 }
 
-/// Whether a line inside `body` (after its first) starts with `#`.
-fn has_directive(body: &[u8]) -> bool {
-    body.split(|&b| b == b'\n')
-        .skip(1)
-        .any(|line| line.iter().find(|b| !b" \t\x0c\x0b\r".contains(b)) == Some(&b'#'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,28 +637,57 @@ mod tests {
     }
 
     #[test]
-    fn folds_bodies_into_the_skip_macro_in_the_same_lines() {
+    fn folds_bodies_by_replacing_their_braces() {
         let text = "static inline int f(int x)\n{\n\treturn x;\n} int g;\n";
         assert_eq!(
             fold_one(text.as_bytes()).unwrap(),
-            "static inline int f(int x)\n$(return x;\n\n) int g;\n"
+            "static inline int f(int x)\n$\n\treturn x;\n) int g;\n"
         );
-        let text =
-            "int f(int x)\n{\n\t/* one */\n\tif (x)\n\t\treturn a(x);\n\treturn b(x) - -x;\n\t}\n";
-        let out = fold_one(text.as_bytes()).unwrap();
-        assert_eq!(out.len(), text.len());
-        assert_eq!(out.matches('\n').count(), text.matches('\n').count());
-        assert!(
-            out.starts_with("int f(int x)\n$(if(x)return a(x);return b(x)- -x;"),
-            "{out}"
-        );
-        assert!(out.ends_with("\n )\n"), "{out}");
-        // One line.
-        let text = "int f(int x) {  return x;  } int g;";
+        // Directives, backslash-newlines and empty bodies stay as they are.
+        let text = "void f(void)\n{\n#ifdef X\n\ta(1, \\\n 2);\n#endif\n}\nvoid g(void) {}\n";
+        let mut folded = Vec::new();
+        let (g, e) = (text.find("{}").unwrap(), text.find("}\nvoid").unwrap() + 1);
+        let ranges = [(13, e), (g, g + 2)];
+        let out = fold(text.as_bytes(), &ranges, &mut folded).unwrap();
         assert_eq!(
-            fold_one(text.as_bytes()).unwrap(),
-            "int f(int x) $(return x;)    int g;"
+            String::from_utf8(out).unwrap(),
+            "void f(void)\n$\n#ifdef X\n\ta(1, \\\n 2);\n#endif\n)\nvoid g(void) $)\n"
         );
+        assert_eq!(folded, ranges);
+    }
+
+    /// The folded text goes through the preprocessor as the definitions
+    /// say: the bodies are gone, their directives and `__COUNTER__`s
+    /// counted.
+    #[test]
+    fn the_definitions_drop_folded_bodies_and_count_their_counters() {
+        let text = "int f(int x)\n{\n#ifdef X\n\treturn __COUNTER__ + (x);\n#endif\n\
+            \treturn 0;\n}\nvoid g(void) {}\nint after = __COUNTER__;\n";
+        let s = text.find('{').unwrap();
+        let e = text.find("}\nvoid").unwrap() + 1;
+        let g = text.find("{}").unwrap();
+        let out = fold(text.as_bytes(), &[(s, e), (g, g + 2)], &mut Vec::new()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.c");
+        std::fs::write(&file, &out).unwrap();
+        for (define, counted) in [(None, 0), (Some("-DX"), 1)] {
+            let mut args: Vec<String> = DEFINES.iter().map(|d| d.to_string()).collect();
+            args.extend(define.map(String::from));
+            let index = modswap_clang::Index::new().unwrap();
+            let tu = index
+                .parse(&file, &args, modswap_clang::ParseOptions::default())
+                .unwrap();
+            assert!(tu.diagnostics().iter().all(|d| !d.is_error()));
+            let top = tu.cursor().children();
+            let f = top.iter().find(|c| c.spelling() == "f").unwrap();
+            assert!(!f.is_definition());
+            let after = top.iter().find(|c| c.spelling() == "after").unwrap();
+            let init = after.var_initializer().unwrap();
+            assert!(
+                matches!(init.evaluate(), Some(modswap_clang::EvalResult::Int(n)) if n == counted),
+                "{define:?}"
+            );
+        }
     }
 
     #[test]
@@ -739,20 +732,18 @@ mod tests {
 
     #[test]
     fn keeps_literals_whole_and_refuses_what_it_cannot_fold() {
-        let text = b"void f(void)\n{\n\t\tputs(\"a } // b\"); c(')');\n}\n";
+        // Braces and parentheses in literals and comments do not count.
+        let text = b"void f(void)\n{\n\t\tputs(\"a } ( // b\"); c(')'); /* ( */\n}\n";
         let out = fold_one(text).unwrap();
-        assert!(out.contains("$(puts(\"a } // b\");c(')');"), "{out}");
-        // A directive inside.
-        assert!(fold_one(b"void f(void)\n{\n#ifdef X\n\t\ta();\n#endif\n}\n").is_none());
-        // A backslash-newline inside.
-        assert!(fold_one(b"void f(void)\n{\n\t\t\ta(1, \\\n 2);\n}\n").is_none());
-        // No room.
-        assert!(fold_one(b"void f(void) {a();}\n").is_none());
+        assert!(out.starts_with("void f(void)\n$\n\t\tputs("), "{out}");
         // Unbalanced parentheses (a macro would close them).
         assert!(fold_one(b"void f(void)\n{\n\t\t\tOPEN a);\n}\n").is_none());
         // Braces a macro made: the text there is not `{ ... }`.
         assert!(fold(b"void f(void) BODY\n", &[(13, 17)], &mut Vec::new()).is_none());
         // An unterminated comment.
         assert!(fold_one(b"void f(void)\n{\n\t\t\t/* a\n\n}\n").is_none());
+        // `$` would merge with an identifier next to the brace.
+        assert!(fold_one(b"void f(void) {a();}\n").is_none());
+        assert!(fold_one(b"void f(void) \\\n{\n\ta();\n}\n").is_none());
     }
 }

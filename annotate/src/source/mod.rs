@@ -410,12 +410,16 @@ pub(crate) fn parse_one(
     module_dir: &Path,
     bodies: &HeaderBodies,
 ) -> Result<(JobResult, Vec<PathBuf>), modswap_clang::Error> {
-    let mut args = job.args.clone();
-    args.extend(bodies::DEFINES.iter().map(|d| d.to_string()));
+    let mut folding = job.args.clone();
+    folding.extend(bodies::DEFINES.iter().map(|d| d.to_string()));
     let parse = |unsaved: &[modswap_clang::Unsaved]| {
         index.parse_with(
             &job.source,
-            &args,
+            if unsaved.is_empty() {
+                &job.args
+            } else {
+                &folding
+            },
             ParseOptions {
                 detailed_preprocessing_record: true,
                 skip_function_bodies: false,
@@ -548,7 +552,7 @@ mod tests {
         assert_eq!(learnt.len(), 1);
         assert_eq!(
             std::str::from_utf8(&learnt[0].contents).unwrap(),
-            "static inline int h(int x)\n$(return x + __COUNTER__;\n\n)\n"
+            "static inline int h(int x)\n$\n\treturn x + __COUNTER__;\n)\n"
         );
         let (second, _) = parse_one(&index, &job, t.path(), &t.path().join("m"), &bodies).unwrap();
         assert_eq!(bodies.stats().units_with_folded_headers, 1);
@@ -568,7 +572,7 @@ mod tests {
         // Unbalanced: every declaration after it would be swallowed.
         bodies.insert(
             t.path().join("inc/h.h"),
-            b"static inline int h(int x)\n$(return x + __COUNTER__;\n}\n",
+            b"static inline int h(int x)\n$\n\treturn x + __COUNTER__;\n}\n",
         );
         // On its own, the fold makes errors...
         let mut args = job.args.clone();
@@ -643,8 +647,8 @@ mod tests {
         // What later units read: h and r folded, n and the struct as they are.
         let snap = bodies.snapshot();
         let text = std::str::from_utf8(&snap.unsaved[0].contents).unwrap();
-        assert!(text.contains("$(return x + __COUNTER__;"), "{text}");
-        assert!(text.contains("$(*p = __COUNTER__;"), "{text}");
+        assert!(text.contains("$\n\treturn x + __COUNTER__;\n)"), "{text}");
+        assert!(text.contains("$\n\t*p = __COUNTER__;\n)"), "{text}");
         assert!(text.contains("{\n\treturn x;\n}"), "{text}");
         assert!(text.contains("{\n\tint a;\n}"), "{text}");
     }
