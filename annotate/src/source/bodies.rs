@@ -139,39 +139,32 @@ impl HeaderBodies {
         if !self.enabled {
             return;
         }
-        let mut found = Vec::new();
+        let mut known = self.lock();
         let mut guessed = 0;
-        {
-            let known = self.lock();
-            for path in headers {
-                if path.starts_with(module_dir)
-                    || path.extension().is_none_or(|e| e != "h")
-                    || known.contains_key(&path)
-                {
-                    continue;
-                }
-                let Ok(text) = std::fs::read(&path) else {
-                    continue;
-                };
-                let mut folded = Vec::new();
-                let Some(out) = fold(&text, &guesses(&text), &mut folded) else {
-                    continue;
-                };
-                guessed += folded.len();
-                let folds = folded.into_iter().map(|r| (r, true)).collect();
-                found.push((
-                    path,
-                    Header {
-                        folds,
-                        learnt: false,
-                        text: Some(Arc::from(out)),
-                    },
-                ));
+        for path in headers {
+            if path.starts_with(module_dir)
+                || path.extension().is_none_or(|e| e != "h")
+                || known.contains_key(&path)
+            {
+                continue;
             }
-        }
-        let mut headers = self.lock();
-        for (path, h) in found {
-            headers.entry(path).or_insert(h);
+            let Ok(text) = std::fs::read(&path) else {
+                continue;
+            };
+            let mut folded = Vec::new();
+            let Some(out) = fold(&text, &guesses(&text), &mut folded) else {
+                continue;
+            };
+            guessed += folded.len();
+            let folds = folded.into_iter().map(|r| (r, true)).collect();
+            known.insert(
+                path,
+                Header {
+                    folds,
+                    learnt: false,
+                    text: Some(Arc::from(out)),
+                },
+            );
         }
         let mut stats = self.stats.lock().expect("no panics while locked");
         stats.guessed_bodies += guessed;
