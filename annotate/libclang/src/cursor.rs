@@ -237,12 +237,6 @@ impl<'tu> Cursor<'tu> {
         (!file.is_null()).then_some((FileId(file as usize), offset))
     }
 
-    /// The file where [`Cursor::extent`] starts, as an identity only.
-    pub fn extent_file_id(&self) -> Option<FileId> {
-        // SAFETY: the cursor is alive.
-        file_id_of(unsafe { clang_getRangeStart(clang_getCursorExtent(self.raw)) })
-    }
-
     pub fn is_in_main_file(&self) -> bool {
         // SAFETY: the cursor is alive.
         unsafe { clang_Location_isFromMainFile(clang_getCursorLocation(self.raw)) != 0 }
