@@ -55,14 +55,15 @@ hotswap_stats() {
 	done
 }
 
-# swap MODULE VERSION: insmod of the other version. The loader retries a
+# swap MODULE VERSION: finit_module() of the other version with
+# MODULE_INIT_HOTSWAP. The loader retries a
 # busy module itself (module.hotswap_tries); an -EBUSY that still comes
 # back is reported with the busy task and function, and retried here.
 swap() {
 	attempt=0
 	while :; do
 		attempt=$((attempt + 1))
-		r=$(webload load "$M/$2/$1.ko")
+		r=$(webload swap "$M/$2/$1.ko")
 		case "$r" in
 		ok*)
 			say "SWAP $1 $2 ok us=${r#ok } attempts=$attempt $(hotswap_stats $1)"
@@ -150,7 +151,7 @@ bench_idle() {
 	while [ $i -lt $n ]; do
 		for v in v2 v1; do
 			for m in vfat fat; do
-				r=$(webload load $M/$v/$m.ko)
+				r=$(webload swap $M/$v/$m.ko)
 				case "$r" in
 				ok*) say "BENCH swap $m us=${r#ok } $(hotswap_stats $m)" ;;
 				*) fail "idle swap $m $v: $r" ;;

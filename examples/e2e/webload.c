@@ -23,6 +23,8 @@
  *	prints "E2E-WRITE DIR ops=N errors=N"; exit 1 on any error
  *   webload load FILE
  *	finit_module(); prints "ok <us>" or "error <errno> <name> <us>"
+ *   webload swap FILE
+ *	the same with MODULE_INIT_HOTSWAP: replaces the loaded version
  *   webload unload NAME
  *   webload namelen PATH	prints statfs()'s f_namelen
  *   webload create PATH	open(O_CREAT); prints "ok" (and unlinks) or
@@ -500,7 +502,10 @@ static int write_cmd(const char *dir, int seconds, int writers,
 	return errors || !ops;
 }
 
-static int load(const char *path, long long *us)
+/* finit_module() flag of the hotswap kernel: replace the loaded version. */
+#define MODULE_INIT_HOTSWAP 8
+
+static int load(const char *path, int flags, long long *us)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	double t;
@@ -509,7 +514,7 @@ static int load(const char *path, long long *us)
 	if (fd < 0)
 		return -errno;
 	t = now_s();
-	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	ret = syscall(SYS_finit_module, fd, "", flags) ? -errno : 0;
 	*us = (long long)((now_s() - t) * 1e6);
 	close(fd);
 	return ret;
@@ -530,7 +535,7 @@ static int bench_load(const char *path, const char *name, int n)
 	if (!t)
 		return 1;
 	for (i = 0; i < n; i++) {
-		ret = load(path, &t[i]);
+		ret = load(path, 0, &t[i]);
 		if (ret) {
 			printf("error %d %s\n", -ret, strerrorname_np(-ret));
 			return 1;
@@ -574,8 +579,9 @@ int main(int argc, char **argv)
 		return web(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
 	if (!strcmp(cmd, "write") && argc == 6)
 		return write_cmd(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
-	if (!strcmp(cmd, "load") && argc == 3) {
-		ret = load(argv[2], &us);
+	if ((!strcmp(cmd, "load") || !strcmp(cmd, "swap")) && argc == 3) {
+		ret = load(argv[2], strcmp(cmd, "swap") ? 0 : MODULE_INIT_HOTSWAP,
+			   &us);
 		if (ret)
 			printf("error %d %s %lld\n", -ret, strerrorname_np(-ret), us);
 		else

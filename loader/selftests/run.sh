@@ -18,11 +18,22 @@ pass() { echo "MSW-TEST $CURRENT PASS"; }
 fail() { echo "MSW-TEST $CURRENT FAIL: $*"; FAILED=1; }
 start() { CURRENT=$1; echo "MSW-START $1"; dmesg -c >/dev/null; }
 
-# load BUILD [PARAMS]: prints the helper's result ("ok" or "error N ...")
+# ko FILE [PARAMS]: finit_module(), with MODULE_INIT_HOTSWAP when a module
+# of that name is loaded (a swap is explicit); prints the helper's result
+# ("ok" or "error N ...")
+ko() {
+	if grep -q "^$(basename "$1" .ko) " /proc/modules; then
+		msw swap "$@"
+	else
+		msw load "$@"
+	fi
+}
+
+# load BUILD [PARAMS]: msw_dev or msw_user of that build
 load() {
 	mod=msw_dev
 	case $1 in msw_user*) mod=msw_user ;; esac
-	msw load "$M/$1/$mod.ko" "$2"
+	ko "$M/$1/$mod.ko" "$2"
 }
 
 expect() {	# expect WANT GOT WHAT
@@ -77,10 +88,19 @@ test_fresh_load() {
 
 test_eexist() {
 	start eexist
-	expect "error 17" "$(load v2_nohotswap | cut -d' ' -f1-2)" \
-		"non-hotswappable image" || return
-	insmod $M/v2_nohotswap/msw_dev.ko 2>/tmp/err
+	# Without MODULE_INIT_HOTSWAP a second load is a duplicate, as ever.
+	expect "error 17" "$(msw load $M/v2/msw_dev.ko | cut -d' ' -f1-2)" \
+		"plain load of a hotswappable image" || return
+	insmod $M/v2/msw_dev.ko 2>/tmp/err
 	grep -q "File exists" /tmp/err || { fail "busybox insmod: $(cat /tmp/err)"; return; }
+	expect "error 17" "$(msw load $M/v2_nohotswap/msw_dev.ko | cut -d' ' -f1-2)" \
+		"non-hotswappable image" || return
+	expect "error 8" "$(msw swap $M/v2_nohotswap/msw_dev.ko | cut -d' ' -f1-2)" \
+		"swap to a non-hotswappable image" || return
+	dmesg_has "msw_dev: MODULE_INIT_HOTSWAP, but the image is not hotswappable" || return
+	expect "error 2" "$(msw swap $M/msw_user_v1_hs/msw_user.ko | cut -d' ' -f1-2)" \
+		"swap of a module that is not loaded" || return
+	dmesg_has "msw_user: MODULE_INIT_HOTSWAP, but no version is loaded" || return
 	expect "error 22" "$(load v2 "debug=1" | cut -d' ' -f1-2)" \
 		"swap with parameters" || return
 	dmesg_has "a hotswap takes no module parameters" || return
@@ -92,8 +112,15 @@ test_idle_swap() {
 	start idle_swap
 	proc_before=$(grep '^msw_dev ' /proc/modules)
 	text_before=$(cat /sys/module/msw_dev/sections/.text)
+	case "$(cat /sys/module/msw_dev/taint)" in
+	*K*) fail "tainted K before any swap"; return ;;
+	esac
 	before=$(msw read $DEV)
 	expect ok "$(load v2)" "swap to v2" || return
+	case "$(cat /sys/module/msw_dev/taint)" in
+	*K*) ;;
+	*) fail "not tainted K (live patched) after a swap: $(cat /sys/module/msw_dev/taint)"; return ;;
+	esac
 	line=$(msw read $DEV)
 	expect v2 "$(echo "$line" | cut -d' ' -f1)" "version" || return
 	expect $(($(field count "$before") + 1)) "$(field count "$line")" \
@@ -177,7 +204,7 @@ test_failures() {
 	refuse truncated 8 "Invalid ELF" && pass
 	start refuse_unprivileged
 	before=$(msw read $DEV)
-	expect "error 1" "$(msw load-as 65534 $M/v2/msw_dev.ko | cut -d' ' -f1-2)" \
+	expect "error 1" "$(msw swap-as 65534 $M/v2/msw_dev.ko | cut -d' ' -f1-2)" \
 		"swap without CAP_SYS_MODULE" &&
 		expect "$(echo "$before" | cut -d' ' -f1)" "$(version)" "version" &&
 		pass
@@ -272,6 +299,110 @@ test_rmmod() {
 	pass
 }
 
+# A user unloaded and loaded again while a swap backs off: the next try
+# must re-link the user as it is now, not write through the mapping it
+# made of the unloaded user's pages.
+test_user_during_backoff() {
+	start user_during_backoff
+	expect ok "$(load v1)" "load v1" || return
+	mkdev
+	expect ok "$(load msw_user_v1)" "load msw_user" || return
+	echo 300 > /sys/module/module/parameters/hotswap_backoff_ms
+	echo 10 > /sys/module/module/parameters/hotswap_tries
+	msw sleep $DEV > /tmp/sleeper &
+	sleeper=$!
+	i=0
+	while [ "$(field sleepers "$(msw read $DEV)")" != 1 ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { fail "sleeper did not block"; return; }
+		sleep 0.1
+	done
+	load v2 > /tmp/swap &
+	swapper=$!
+	sleep 1
+	expect ok "$(msw unload msw_user)" "rmmod msw_user during the back-off" || return
+	expect ok "$(load msw_user_v1)" "load msw_user again" || return
+	msw wake $DEV
+	wait $sleeper
+	wait $swapper
+	expect ok "$(cat /tmp/swap)" "swap after the back-off" || return
+	expect v2 "$(version)" "now v2" || return
+	expect 2 "$(param dev_version)" "the new user is re-linked" || return
+	expect 2 "$(param via_pointer)" "the new user's pointer is re-linked" || return
+	echo 5 > /sys/module/module/parameters/hotswap_backoff_ms
+	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	pass
+}
+
+# ---- callbacks the kernel keeps into the module (msw_cb) ----
+
+cbp() { cat /sys/module/msw_cb/parameters/$1; }
+arm() { echo "$1" > /sys/module/msw_cb/parameters/arm; }
+cbload() { ko "$M/$1/msw_cb.ko"; }
+
+# cb_refuse BUILD ERRNO WHAT MESSAGE: a swap to BUILD, which forgets WHAT,
+# is refused naming it, and v1 runs on.
+cb_refuse() {
+	r=$(cbload $1)
+	expect "error $2" "$(echo "$r" | cut -d' ' -f1-2)" "swap to $1 with $3" || return 1
+	dmesg_has "$4" || return 1
+	expect 1 "$(cbp version)" "version after the refusal" || return 1
+}
+
+test_callbacks() {
+	heap=/sys/module/module/parameters/hotswap_heap_depth
+	echo 2 > /sys/module/module/parameters/hotswap_tries
+	expect ok "$(ko $M/block/msw_block.ko)" "load msw_block" || return
+	start cb_load
+	expect ok "$(cbload cb_v1)" "load msw_cb v1" && pass
+	# Pending callbacks, found with the heap scan off: the timers live in
+	# an object that only the heap scan would reach.
+	echo 0 > $heap
+	start refuse_timer
+	arm "timer 600000"
+	cb_refuse cb_v2 16 timer "not quiescent after 2 tries: timer msw_cb_timer_fn+0x0/.* \[msw_cb\] is pending" &&
+		expect "timer msw_cb_timer_fn" "$(hs msw_cb busy | cut -d+ -f1)" "busy" &&
+		pass
+	arm cancel
+	start refuse_delayed_work
+	arm "dwork 600000"
+	cb_refuse cb_v2 16 "delayed work" "delayed work msw_cb_dwork_fn+0x0/.* \[msw_cb\] is pending" && pass
+	arm cancel
+	start refuse_hrtimer
+	arm "hrtimer 600000"
+	cb_refuse cb_v2 16 hrtimer "hrtimer msw_cb_hrtimer_fn+0x0/.* \[msw_cb\] is pending" && pass
+	arm cancel
+	start refuse_queued_work
+	arm queued
+	cb_refuse cb_v2 16 "queued work" "work msw_cb_queued_fn+0x0/.* \[msw_cb\] is queued" &&
+		{ arm release; expect 1 "$(cbp queued_ran)" "queued work ran v1"; } && pass
+	# With nothing pending, the heap scan finds what replace() forgot: the
+	# timers' functions (a later mod_timer() would call them), then the
+	# object's function pointer.
+	echo 3 > $heap
+	start refuse_heap_pointer
+	cb_refuse cb_v2 22 "stale timers" "a pointer into the replaced version (msw_cb_.*_fn+0x0" &&
+		dmesg_has "reached from msw_cb+0x0/" || return
+	arm heap
+	cb_refuse cb_v2_timers 22 "heap pointer" "a pointer into the replaced version (msw_cb_heap_fn+0x0" &&
+		{ arm call; expect 1 "$(cbp heap_ran)" "heap call ran v1"; } && pass
+	start callbacks_repointed
+	arm "timer 1500"; arm "dwork 1500"; arm "hrtimer 1500"; arm queued
+	expect ok "$(cbload cb_v2_repoint)" "swap with every callback re-pointed" || return
+	expect 2 "$(cbp version)" "version" || return
+	arm release
+	sleep 3
+	arm call
+	for c in timer dwork hrtimer queued heap; do
+		expect 2 "$(cbp ${c}_ran)" "$c ran after the swap" || return
+	done
+	expect ok "$(msw unload msw_cb)" "rmmod msw_cb" || return
+	expect ok "$(msw unload msw_block)" "rmmod msw_block" || return
+	echo 10 > /sys/module/module/parameters/hotswap_tries
+	pass
+}
+
 # vmalloc and vmap areas in use (module memory, staging copies, aliases)
 vmalloc_areas() { grep -cE ' (vmalloc|vmap)$' /proc/vmallocinfo; }
 meminfo() { sed -n "s/^$1: *\([0-9]*\) kB/\1/p" /proc/meminfo; }
@@ -329,6 +460,8 @@ run_tests() {
 	test_chain
 	test_user_swap
 	test_rmmod
+	test_user_during_backoff
+	test_callbacks
 	test_leaks
 	test_modules_disabled
 	echo "MSW-RESULT $([ $FAILED = 0 ] && echo PASS || echo FAIL)"
@@ -359,7 +492,7 @@ run_bench() {
 		i=0
 		while [ $i -lt $n ]; do
 			b=v2; [ $((i % 2)) = 1 ] && b=v1
-			msw load $M/$b/msw_dev.ko >/dev/null
+			msw swap $M/$b/msw_dev.ko >/dev/null
 			s=
 			for f in total_ns quiescence_ns tries resolution_ns \
 				 relocation_ns relink_ns users replace_ns stopped_ns; do
@@ -385,7 +518,9 @@ run_off() {
 	mkdev
 	expect v1 "$(version)" "device" || return
 	[ -e /sys/module/msw_dev/hotswap ] && { fail "hotswap state without CONFIG_MODULE_HOTSWAP"; return; }
-	expect "error 17" "$(load v2 | cut -d' ' -f1-2)" "second load of the name" || return
+	expect "error 17" "$(msw load $M/v2/msw_dev.ko | cut -d' ' -f1-2)" "second load of the name" || return
+	expect "error 22" "$(msw swap $M/v2/msw_dev.ko | cut -d' ' -f1-2)" \
+		"MODULE_INIT_HOTSWAP without CONFIG_MODULE_HOTSWAP" || return
 	expect ok "$(load msw_user_v1)" "load of a user" || return
 	expect 1 "$(param dev_version)" "user" || return
 	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return

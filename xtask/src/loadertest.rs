@@ -46,8 +46,10 @@ const fn b(
 const DEV_V1: &str = "msw_dev/msw_dev_v1.c";
 const DEV_V2: &str = "msw_dev/msw_dev_v2.c";
 const DEV_V3: &str = "msw_dev/msw_dev_v3.c";
+const CB: &str = "msw_cb/msw_cb.c";
 
-/// msw_dev builds first: the users link against v1's Module.symvers.
+/// msw_dev builds first: the users link against v1's Module.symvers;
+/// msw_block before msw_cb, which imports from it.
 const BUILDS: &[Build] = &[
     b("v1", "msw_dev", DEV_V1, ""),
     b("v2", "msw_dev", DEV_V2, ""),
@@ -75,6 +77,21 @@ const BUILDS: &[Build] = &[
         "-DMSW_USER_HOTSWAP",
     ),
     b("msw_user_v2", "msw_user", "msw_user/msw_user_v2.c", ""),
+    b("block", "msw_block", "msw_cb/msw_block.c", ""),
+    b("cb_v1", "msw_cb", CB, "-DMSW_CB_VERSION=1"),
+    b("cb_v2", "msw_cb", CB, "-DMSW_CB_VERSION=2"),
+    b(
+        "cb_v2_timers",
+        "msw_cb",
+        CB,
+        "-DMSW_CB_VERSION=2 -DMSW_CB_REPOINT=1",
+    ),
+    b(
+        "cb_v2_repoint",
+        "msw_cb",
+        CB,
+        "-DMSW_CB_VERSION=2 -DMSW_CB_REPOINT=2",
+    ),
 ];
 
 /// Every test `run.sh test` must report as passed.
@@ -101,6 +118,14 @@ const TESTS: &[&str] = &[
     "chain",
     "user_swap",
     "rmmod_after_swap",
+    "user_during_backoff",
+    "cb_load",
+    "refuse_timer",
+    "refuse_delayed_work",
+    "refuse_hrtimer",
+    "refuse_queued_work",
+    "refuse_heap_pointer",
+    "callbacks_repointed",
     "leaks",
     "modules_disabled",
 ];
@@ -144,7 +169,13 @@ fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
             .make()
             .arg(format!("M={}", dir.display()))
             .arg("modules");
-        if build.module != "msw_dev" {
+        // Users link against the Module.symvers of what they import.
+        let imports = match build.module {
+            "msw_dev" | "msw_block" => None,
+            "msw_cb" => Some(modules.join("block/Module.symvers")),
+            _ => Some(symvers.clone()),
+        };
+        if let Some(symvers) = imports {
             make = make.arg(format!("KBUILD_EXTRA_SYMBOLS={}", symvers.display()));
         }
         crate::util::output(make)

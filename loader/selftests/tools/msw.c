@@ -4,7 +4,9 @@
  * statically and put into the test initramfs next to busybox.
  *
  *   msw load FILE [PARAMS]       finit_module(); prints "ok" or "error <errno>"
- *   msw load-as UID FILE          the same as user UID, without capabilities
+ *   msw swap FILE [PARAMS]       the same with MODULE_INIT_HOTSWAP (replace
+ *                                 the loaded version)
+ *   msw swap-as UID FILE          a swap as user UID, without capabilities
  *   msw unload NAME               delete_module()
  *   msw read DEV                  prints one line read from DEV
  *   msw sleep DEV                 blocks in read() until "wake" is written
@@ -36,7 +38,11 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int do_load(const char *path, const char *params, long long *ns)
+/* finit_module() flag of the hotswap kernel: replace the loaded version. */
+#define MODULE_INIT_HOTSWAP 8
+
+static int do_load(const char *path, const char *params, int flags,
+		   long long *ns)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	long long t;
@@ -47,7 +53,7 @@ static int do_load(const char *path, const char *params, long long *ns)
 		return -errno;
 	}
 	t = now_ns();
-	ret = syscall(SYS_finit_module, fd, params, 0);
+	ret = syscall(SYS_finit_module, fd, params, flags);
 	if (ns)
 		*ns = now_ns() - t;
 	ret = ret ? -errno : 0;
@@ -206,7 +212,7 @@ static int cmd_bench_load(const char *path, const char *name, int n)
 	int i, ret;
 
 	for (i = 0; i < n; i++) {
-		ret = do_load(path, "", &t[i]);
+		ret = do_load(path, "", 0, &t[i]);
 		if (ret || (ret = do_unload(name)))
 			return report(ret);
 	}
@@ -220,7 +226,7 @@ static int cmd_bench_swap(const char *a, const char *b, int n)
 	int i, ret;
 
 	for (i = 0; i < n; i++) {
-		ret = do_load(i % 2 ? a : b, "", &t[i]);
+		ret = do_load(i % 2 ? a : b, "", MODULE_INIT_HOTSWAP, &t[i]);
 		if (ret)
 			return report(ret);
 	}
@@ -256,16 +262,17 @@ int main(int argc, char **argv)
 	long long ns;
 	int ret;
 
-	if (!strcmp(cmd, "load") && argc >= 3) {
-		ret = do_load(argv[2], argc > 3 ? argv[3] : "", &ns);
+	if ((!strcmp(cmd, "load") || !strcmp(cmd, "swap")) && argc >= 3) {
+		ret = do_load(argv[2], argc > 3 ? argv[3] : "",
+			      strcmp(cmd, "swap") ? 0 : MODULE_INIT_HOTSWAP, &ns);
 		return report(ret);
 	}
-	if (!strcmp(cmd, "load-as") && argc == 4) {
+	if (!strcmp(cmd, "swap-as") && argc == 4) {
 		if (setgid(atoi(argv[2])) || setuid(atoi(argv[2]))) {
 			perror("setuid");
 			return 2;
 		}
-		return report(do_load(argv[3], "", &ns));
+		return report(do_load(argv[3], "", MODULE_INIT_HOTSWAP, &ns));
 	}
 	if (!strcmp(cmd, "unload") && argc == 3)
 		return report(do_unload(argv[2]));
