@@ -335,6 +335,22 @@ test_user_during_backoff() {
 	pass
 }
 
+# A user whose static call sites name msw_dev's key: the kernel sorted
+# them at the user's load, so msw_dev cannot be swapped under it.
+test_user_sorted() {
+	start refuse_user_sorted
+	expect ok "$(load v1)" "load v1" || return
+	mkdev
+	expect ok "$(load msw_user_sc)" "load a user with a static call" || return
+	expect 1 "$(param via_static_call)" "static call" || return
+	refuse v2 8 "user msw_user has .static_call_sites entries that use it" || return
+	expect 1 "$(param via_static_call)" "static call after the refusal" || return
+	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
+	expect ok "$(load v2)" "swap once the user is gone" || return
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	pass
+}
+
 # ---- callbacks the kernel keeps into the module (msw_cb) ----
 
 cbp() { cat /sys/module/msw_cb/parameters/$1; }
@@ -397,6 +413,14 @@ test_callbacks() {
 	for c in timer dwork hrtimer queued heap; do
 		expect 2 "$(cbp ${c}_ran)" "$c ran after the swap" || return
 	done
+	pass
+	# A task asleep 150 calls deep in another module is not in msw_cb.
+	start deep_stack
+	echo 150 > /sys/module/msw_block/parameters/deep &
+	deep=$!
+	sleep 0.5
+	expect ok "$(cbload cb_v2_repoint)" "swap beside a deep stack" || return
+	wait $deep
 	expect ok "$(msw unload msw_cb)" "rmmod msw_cb" || return
 	expect ok "$(msw unload msw_block)" "rmmod msw_block" || return
 	echo 10 > /sys/module/module/parameters/hotswap_tries
@@ -461,6 +485,7 @@ run_tests() {
 	test_user_swap
 	test_rmmod
 	test_user_during_backoff
+	test_user_sorted
 	test_callbacks
 	test_leaks
 	test_modules_disabled

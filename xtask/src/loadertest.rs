@@ -77,6 +77,12 @@ const BUILDS: &[Build] = &[
         "-DMSW_USER_HOTSWAP",
     ),
     b("msw_user_v2", "msw_user", "msw_user/msw_user_v2.c", ""),
+    b(
+        "msw_user_sc",
+        "msw_user",
+        "msw_user/msw_user_v1.c",
+        "-DMSW_USER_STATIC_CALL",
+    ),
     b("block", "msw_block", "msw_cb/msw_block.c", ""),
     b("cb_v1", "msw_cb", CB, "-DMSW_CB_VERSION=1"),
     b("cb_v2", "msw_cb", CB, "-DMSW_CB_VERSION=2"),
@@ -119,6 +125,7 @@ const TESTS: &[&str] = &[
     "user_swap",
     "rmmod_after_swap",
     "user_during_backoff",
+    "refuse_user_sorted",
     "cb_load",
     "refuse_timer",
     "refuse_delayed_work",
@@ -126,6 +133,7 @@ const TESTS: &[&str] = &[
     "refuse_queued_work",
     "refuse_heap_pointer",
     "callbacks_repointed",
+    "deep_stack",
     "leaks",
     "modules_disabled",
 ];

@@ -6,10 +6,16 @@
  * only worker, so the work items queued behind it stay pending: that is
  * how the selftests keep msw_cb's own work queued, not running, while
  * msw_cb is swapped.
+ *
+ * Writing N to the "deep" parameter makes the writer sleep 3 s, N calls
+ * deep in this module: a task with a deep stack, outside the module being
+ * swapped, that the loader must walk to its end.
  */
 #include <linux/module.h>
 #include <linux/workqueue.h>
 #include <linux/completion.h>
+#include <linux/moduleparam.h>
+#include <linux/delay.h>
 
 static DECLARE_COMPLETION(msw_block_done);
 
@@ -32,6 +38,33 @@ void msw_block_release(void)
 	complete_all(&msw_block_done);
 }
 EXPORT_SYMBOL_GPL(msw_block_release);
+
+static noinline int msw_block_dive(unsigned int depth)
+{
+	int ret;
+
+	if (!depth) {
+		msleep(3000);
+		return 0;
+	}
+	ret = msw_block_dive(depth - 1);
+	/* Not a tail call: each level keeps its frame. */
+	barrier();
+	return ret;
+}
+
+static int msw_block_deep(const char *val, const struct kernel_param *kp)
+{
+	unsigned int depth;
+	int ret = kstrtouint(val, 0, &depth);
+
+	return ret ?: msw_block_dive(min(depth, 200U));
+}
+
+static const struct kernel_param_ops msw_block_deep_ops = {
+	.set = msw_block_deep,
+};
+module_param_cb(deep, &msw_block_deep_ops, NULL, 0200);
 
 static void __exit msw_block_exit(void)
 {

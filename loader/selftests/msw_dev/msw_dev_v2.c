@@ -128,6 +128,9 @@ int msw_dev_version(void)
 }
 EXPORT_SYMBOL_GPL(msw_dev_version);
 
+DEFINE_STATIC_CALL(msw_dev_call, msw_dev_version);
+EXPORT_STATIC_CALL_GPL(msw_dev_call);
+
 u64 msw_dev_next(void)
 {
 	static unsigned long calls __static_old(msw_dev_next.calls);

@@ -22,6 +22,7 @@
 #include <linux/wait.h>
 #include <linux/modswap.h>
 #include <linux/slab.h>
+#include <linux/static_call.h>
 #include "msw_dev.h"
 
 #define MSW_VERSION 3
@@ -94,6 +95,9 @@ int msw_dev_version(void)
 	return MSW_VERSION;
 }
 EXPORT_SYMBOL_GPL(msw_dev_version);
+
+DEFINE_STATIC_CALL(msw_dev_call, msw_dev_version);
+EXPORT_STATIC_CALL_GPL(msw_dev_call);
 
 u64 msw_dev_next(void)
 {

@@ -6,12 +6,14 @@
  * via_pointer through a function pointer initialized at build time (a data
  * relocation), next through msw_dev_next(). After msw_dev is hotswapped,
  * all three must reach the new version. Built with MSW_USER_HOTSWAP it is
- * hotswappable itself.
+ * hotswappable itself; with MSW_USER_STATIC_CALL it also calls msw_dev
+ * through a static call, and a swap of msw_dev must then be refused.
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/sysfs.h>
 #include <linux/modswap.h>
+#include <linux/static_call.h>
 #include "msw_dev.h"
 
 #define MSW_USER_VERSION 1
@@ -58,6 +60,20 @@ module_param_cb(dev_version, &dev_version_ops, NULL, 0444);
 module_param_cb(via_pointer, &via_pointer_ops, NULL, 0444);
 module_param_cb(next, &next_ops, NULL, 0444);
 module_param_cb(user_version, &user_version_ops, NULL, 0444);
+
+#ifdef MSW_USER_STATIC_CALL
+/* A call site the kernel registers, and sorts, at this module's load. */
+static int get_via_static_call(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", static_call(msw_dev_call)());
+}
+
+static const struct kernel_param_ops via_static_call_ops = {
+	.get = get_via_static_call,
+};
+
+module_param_cb(via_static_call, &via_static_call_ops, NULL, 0444);
+#endif
 
 #ifdef MSW_USER_HOTSWAP
 MODSWAP_HOTSWAPPABLE();
