@@ -186,9 +186,16 @@ test_failures() {
 	start refuse_replace_error
 	refuse v2_fail_replace 22 "replace() failed: -22" && pass
 	start refuse_dangling
-	refuse v2_fail_dangling 22 "still points into the replaced version" && pass
+	refuse v2_fail_dangling 22 "still points into the replaced version" &&
+		dmesg_has "the refused version's memory is kept" && pass
+	start refuse_positive_replace
+	refuse v2_fail_positive 22 "replace() returned 1; an error is negative" && pass
 	start refuse_cancel
 	refuse v3_fail_cancel 11 "v3 swap cancelled" && pass
+	start refuse_namespace
+	refuse v2_export_ns 8 "user msw_user uses msw_dev_version from namespace MSW_NS, which it does not import" && pass
+	start refuse_percpu
+	refuse v2_fail_percpu 95 "cannot hotswap a module with section .data..percpu" && pass
 	start refuse_static_call
 	refuse v2_fail_static_call 95 "cannot hotswap a module with section .static_call_sites" && pass
 	start refuse_ctor
@@ -402,7 +409,13 @@ test_callbacks() {
 		dmesg_has "reached from msw_cb+0x0/" || return
 	arm heap
 	cb_refuse cb_v2_timers 22 "heap pointer" "a pointer into the replaced version (msw_cb_heap_fn+0x0" &&
-		{ arm call; expect 1 "$(cbp heap_ran)" "heap call ran v1"; } && pass
+		{ arm call; expect 1 "$(cbp heap_ran)" "heap call ran v1"; } || return
+	# That replace() re-pointed the timers to the refused version, which
+	# is therefore kept: a timer armed now runs its code, not freed memory.
+	dmesg_has "the refused version's memory is kept" || return
+	arm "timer 100"
+	sleep 1
+	expect 2 "$(cbp timer_ran)" "timer ran the refused version's kept code" && pass
 	start callbacks_repointed
 	arm "timer 1500"; arm "dwork 1500"; arm "hrtimer 1500"; arm queued
 	expect ok "$(cbload cb_v2_repoint)" "swap with every callback re-pointed" || return

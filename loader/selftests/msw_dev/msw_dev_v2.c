@@ -16,6 +16,10 @@
  *			per module (swapping it is refused)
  *   MSW_FAIL_CTOR	the constructor of the loaded version's slab cache
  *			has no function of its name here
+ *   MSW_FAIL_POSITIVE	the replace handler returns a positive value
+ *   MSW_FAIL_PERCPU	per-CPU data, which the loader cannot move
+ *   MSW_EXPORT_NS	msw_dev_version() moves to the namespace MSW_NS,
+ *			which msw_user does not import
  *
  * Every read() returns one line "v2 count=<n> sleepers=<s> opens=<o>
  * banner=<b>" where <n> counts the reads served by any version (monotonic
@@ -33,6 +37,7 @@
 #include <linux/static_call.h>
 #include <linux/modswap.h>
 #include <linux/slab.h>
+#include <linux/percpu.h>
 #include "msw_dev.h"
 
 #define MSW_VERSION 2
@@ -66,6 +71,13 @@ extern unsigned long _old_msw_missing __modswap_old;
 #endif
 
 static const char msw_banner[] = "hello-from-v2";
+
+#ifdef MSW_FAIL_PERCPU
+static DEFINE_PER_CPU(unsigned long, msw_reads);
+#define MSW_COUNT_READ()	this_cpu_inc(msw_reads)
+#else
+#define MSW_COUNT_READ()	do { } while (0)
+#endif
 
 #ifdef MSW_FAIL_STATIC_CALL
 DEFINE_STATIC_CALL(msw_version_call, msw_dev_version);
@@ -126,7 +138,11 @@ int msw_dev_version(void)
 {
 	return MSW_VERSION;
 }
+#ifdef MSW_EXPORT_NS
+EXPORT_SYMBOL_NS_GPL(msw_dev_version, MSW_NS);
+#else
 EXPORT_SYMBOL_GPL(msw_dev_version);
+#endif
 
 DEFINE_STATIC_CALL(msw_dev_call, msw_dev_version);
 EXPORT_STATIC_CALL_GPL(msw_dev_call);
@@ -167,6 +183,7 @@ static ssize_t msw_read(struct file *file, char __user *buf, size_t len,
 		if (n)
 			return n;
 	}
+	MSW_COUNT_READ();
 	n = scnprintf(line, sizeof(line),
 		      "v%d count=%llu sleepers=%u opens=%lu banner=%s writes=%lu\n",
 		      MSW_REPORTED_VERSION, msw_next(), msw_state.sleepers, msw_opens,
@@ -216,6 +233,9 @@ static int __maybe_unused msw_replace(void)
 	msw_state.count = 0;
 	msw_state.banner = msw_banner;
 	return -EINVAL;
+#endif
+#ifdef MSW_FAIL_POSITIVE
+	return 1;
 #endif
 #ifndef MSW_FAIL_DANGLING
 	msw_state.banner = msw_banner;
