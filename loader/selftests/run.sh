@@ -192,6 +192,16 @@ test_failures() {
 	refuse v2_fail_positive 22 "replace() returned 1; an error is negative" && pass
 	start refuse_cancel
 	refuse v3_fail_cancel 11 "v3 swap cancelled" && pass
+	start refuse_unexported
+	refuse v2_drop_export 8 "user msw_user needs msw_dev_next, which the new version does not export" && pass
+	start refuse_export_clash
+	expect ok "$(ko $M/block/msw_block.ko)" "load msw_block" &&
+		refuse v2_fail_clash 8 "exports duplicate symbol msw_block_release (owned by msw_block)" &&
+		expect ok "$(msw unload msw_block)" "rmmod msw_block" && pass
+	start refuse_prepare
+	refuse v3_fail_prepare 19 "prepare() failed: -19" || return
+	dmesg | grep -q "v3 swap cancelled" && { fail "cancel() ran after a failed prepare()"; return; }
+	pass
 	start refuse_namespace
 	refuse v2_export_ns 8 "user msw_user uses msw_dev_version from namespace MSW_NS, which it does not import" && pass
 	start refuse_percpu
@@ -265,6 +275,9 @@ test_hammer() {
 	cat /tmp/hammer
 	expect 0 $st "hammer exit status" || return
 	grep -q "hammer: 0 of 4 processes failed" /tmp/hammer || { fail "hammer"; return; }
+	# Every reader was served by each of the three versions.
+	[ "$(grep -c ' v1 [1-9][0-9]* v2 [1-9][0-9]* v3 [1-9][0-9]*$' /tmp/hammer)" = 4 ] ||
+		{ fail "a reader did not see every version: $(grep '^hammer [0-9]' /tmp/hammer)"; return; }
 	pass
 }
 
@@ -328,6 +341,7 @@ test_user_during_backoff() {
 	swapper=$!
 	sleep 1
 	expect ok "$(msw unload msw_user)" "rmmod msw_user during the back-off" || return
+	expect "error 16" "$(msw unload msw_dev | cut -d' ' -f1-2)" "rmmod of the module being swapped" || return
 	expect ok "$(load msw_user_v1)" "load msw_user again" || return
 	msw wake $DEV
 	wait $sleeper

@@ -20,6 +20,10 @@
  *   MSW_FAIL_PERCPU	per-CPU data, which the loader cannot move
  *   MSW_EXPORT_NS	msw_dev_version() moves to the namespace MSW_NS,
  *			which msw_user does not import
+ *   MSW_DROP_EXPORT	msw_dev_next(), which msw_user calls, is no longer
+ *			exported
+ *   MSW_FAIL_CLASH	exports msw_block_release(), which msw_block
+ *			exports too
  *
  * Every read() returns one line "v2 count=<n> sleepers=<s> opens=<o>
  * banner=<b>" where <n> counts the reads served by any version (monotonic
@@ -154,7 +158,17 @@ u64 msw_dev_next(void)
 	calls++;
 	return msw_next();
 }
+#ifndef MSW_DROP_EXPORT
 EXPORT_SYMBOL_GPL(msw_dev_next);
+#endif
+
+#ifdef MSW_FAIL_CLASH
+void msw_block_release(void);
+void msw_block_release(void)
+{
+}
+EXPORT_SYMBOL_GPL(msw_block_release);
+#endif
 
 static int msw_open(struct inode *inode, struct file *file)
 {

@@ -4,7 +4,7 @@
  * builds its banner at run time and uses the sleepable prepare() step to
  * allocate what the atomic replace handler needs; cancel() frees it when
  * the swap fails. Built with MSW_FAIL_CANCEL, the replace handler fails
- * after prepare() succeeded.
+ * after prepare() succeeded; with MSW_FAIL_PREPARE, prepare() fails.
  *
  * Every read() returns one line "v3 count=<n> sleepers=<s> opens=<o>
  * banner=<b>" where <n> counts the reads served by any version (monotonic
@@ -176,6 +176,9 @@ static const struct file_operations msw_fops __static_new(msw_fops) = {
 
 static int msw_prepare(void)
 {
+#ifdef MSW_FAIL_PREPARE
+	return -ENODEV;
+#endif
 	msw_scratch = kstrdup("hello-from-v3", GFP_KERNEL);
 	return msw_scratch ? 0 : -ENOMEM;
 }
