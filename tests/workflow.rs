@@ -2,7 +2,7 @@
 //! "Workflow" section, in order, in one bash session started at the root of
 //! the checkout (so `cd` and variables carry over), with `set -euo
 //! pipefail`. The blocks meant for the machine that runs the hotswap kernel
-//! (step 4, load; step 10, swap with insmod) are not run here: the loader's
+//! (step 4, load; step 10, swap with modswap swap) are not run here: the loader's
 //! QEMU harness runs the swap. Everything else is, up to building and
 //! verifying v2, so the README and this test cannot drift apart.
 
@@ -22,7 +22,7 @@ const STEPS: [&str; 10] = [
     "7. Review and fill in the TODOs",
     "8. Build v2",
     "9. Verify",
-    "10. Swap with insmod",
+    "10. Swap with modswap swap",
 ];
 
 /// Marks a shell block the test runs.
@@ -117,7 +117,12 @@ fn the_readme_workflow_runs_as_written() {
             b.step
         );
         if on_kernel {
-            assert!(b.text.contains("insmod"), "{}: {}", b.step, b.text);
+            let cmd = if b.step.starts_with("4.") {
+                "insmod"
+            } else {
+                "modswap swap"
+            };
+            assert!(b.text.contains(cmd), "{}: {}", b.step, b.text);
         }
     }
 

@@ -3,7 +3,7 @@
 //! Exit codes (documented in the README):
 //! - 0: success; for `verify`, the pair is swap-compatible.
 //! - 1: the answer is "no": `verify` found the pair incompatible, `annotate
-//!   --check` found stale markers.
+//!   --check` found stale markers, `swap` did not swap.
 //! - 2: bad input or an error (unreadable file, not an x86_64 ELF, ...).
 
 mod cmd;
@@ -46,6 +46,9 @@ enum Command {
     Kbuild(cmd::kbuild::Args),
     /// Generate the replace handler of a module from two versions of it.
     Handler(cmd::handler::Args),
+    /// Replace the loaded version of a module by NEW.ko, on the running
+    /// hotswap kernel (exit 0 swapped, 1 not swapped, 2 bad input).
+    Swap(cmd::swap::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Annotate(args) => cmd::annotate::run(&args),
         Command::Kbuild(args) => cmd::kbuild::run(&args),
         Command::Handler(args) => cmd::handler::run(&args),
+        Command::Swap(args) => cmd::swap::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -116,7 +116,9 @@ behaviour() {
 		# calls their constructor, now the running version's.
 		echo 2 >/proc/sys/vm/drop_caches
 		ctor=/sys/kernel/slab/$1_inode_cache/ctor
-		if [ -r $ctor ] && ! grep -q "^init_once+0x0/.* \[$1\]" $ctor; then
+		if [ ! -r $ctor ]; then
+			fail "$1 $2: cannot read $ctor"
+		elif ! grep -q "^init_once+0x0/.* \[$1\]" $ctor; then
 			fail "$1 $2: the inode cache's constructor is $(cat $ctor)"
 		fi
 		;;

@@ -115,12 +115,16 @@ test_idle_swap() {
 	case "$(cat /sys/module/msw_dev/taint)" in
 	*K*) fail "tainted K before any swap"; return ;;
 	esac
+	[ $(($(cat /proc/sys/kernel/tainted) & 32768)) = 0 ] ||
+		{ fail "kernel tainted K before any swap"; return; }
 	before=$(msw read $DEV)
 	expect ok "$(load v2)" "swap to v2" || return
 	case "$(cat /sys/module/msw_dev/taint)" in
 	*K*) ;;
 	*) fail "not tainted K (live patched) after a swap: $(cat /sys/module/msw_dev/taint)"; return ;;
 	esac
+	[ $(($(cat /proc/sys/kernel/tainted) & 32768)) != 0 ] ||
+		{ fail "kernel not tainted K: $(cat /proc/sys/kernel/tainted)"; return; }
 	line=$(msw read $DEV)
 	expect v2 "$(echo "$line" | cut -d' ' -f1)" "version" || return
 	expect $(($(field count "$before") + 1)) "$(field count "$line")" \
@@ -372,6 +376,76 @@ test_user_sorted() {
 	pass
 }
 
+# kprobes: one on the old code, and one on a user's call site that the
+# swap re-links, each keep the module busy until it is unregistered.
+test_kprobes() {
+	echo 2 > /sys/module/module/parameters/hotswap_tries
+	start refuse_kprobe
+	expect ok "$(load v1)" "load v1" || return
+	mkdev
+	expect ok "$(ko $M/kprobe/msw_kprobe.ko target=msw_read)" "kprobe on msw_read" || return
+	msw read $DEV >/dev/null
+	expect 1 "$(cat /sys/module/msw_kprobe/parameters/hits)" "the kprobe fired" || return
+	refuse v2 16 "a kprobe at msw_read+0x0/.* \[msw_dev\] is registered on the old code" || return
+	expect ok "$(msw unload msw_kprobe)" "rmmod msw_kprobe" || return
+	expect ok "$(load v2)" "swap once the kprobe is gone" || return
+	pass
+	start refuse_kprobe_user
+	expect ok "$(load msw_user_v1)" "load msw_user" || return
+	expect ok "$(ko $M/kprobe/msw_kprobe.ko "target=get_dev_version call=1")" \
+		"kprobe on msw_user's call of msw_dev_version" || return
+	expect 2 "$(param dev_version)" "dev_version" || return
+	expect 1 "$(cat /sys/module/msw_kprobe/parameters/hits)" "the kprobe fired" || return
+	refuse v1 16 "a kprobe at get_dev_version+0x[0-9a-f]*/.* \[msw_user\] is on an instruction that the swap re-links" || return
+	expect 2 "$(param dev_version)" "dev_version after the refusal" || return
+	expect ok "$(msw unload msw_kprobe)" "rmmod msw_kprobe" || return
+	expect ok "$(load v1)" "swap once the kprobe is gone" || return
+	expect 1 "$(param dev_version)" "the user is re-linked" || return
+	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	echo 10 > /sys/module/module/parameters/hotswap_tries
+	pass
+}
+
+# The modswap command's swap: checks, finit_module(MODULE_INIT_HOTSWAP),
+# the outcome with its timings, the busy task on -EBUSY.
+test_cli_swap() {
+	start cli_swap
+	expect ok "$(load v1)" "load v1" || return
+	mkdev
+	out=$(modswap swap $M/v2/msw_dev.ko)
+	expect 0 $? "modswap swap exit status" || return
+	echo "$out" | grep -q "^msw_dev: swapped to $M/v2/msw_dev.ko" || { fail "modswap swap said: $out"; return; }
+	echo "$out" | grep -q "^  stopped_ns  *[1-9]" || { fail "no timings: $out"; return; }
+	expect v2 "$(version)" "version after modswap swap" || return
+	out=$(modswap swap $M/v2_nohotswap/msw_dev.ko)
+	expect 1 $? "exit status for a plain image" || return
+	echo "$out" | grep -q "the image is not hotswappable" || { fail "plain image: $out"; return; }
+	out=$(modswap swap --format json $M/v2_fail_layout/msw_dev.ko)
+	expect 1 $? "exit status for a layout the kernel refuses" || return
+	echo "$out" | grep -q '"code": 8' || { fail "layout: $out"; return; }
+	out=$(modswap swap --check $M/v1/msw_dev.ko)
+	expect 0 $? "--check" || return
+	expect v2 "$(version)" "--check does not swap" || return
+	echo 2 > /sys/module/module/parameters/hotswap_tries
+	msw sleep $DEV > /tmp/sleeper &
+	sleeper=$!
+	i=0
+	while [ "$(field sleepers "$(msw read $DEV)")" != 1 ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { fail "sleeper did not block"; return; }
+		sleep 0.1
+	done
+	out=$(modswap swap $M/v1/msw_dev.ko)
+	expect 1 $? "exit status when busy" || return
+	echo "$out" | grep -q "busy: $sleeper msw msw_read" || { fail "busy: $out"; return; }
+	msw wake $DEV
+	wait $sleeper
+	echo 10 > /sys/module/module/parameters/hotswap_tries
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	pass
+}
+
 # ---- callbacks the kernel keeps into the module (msw_cb) ----
 
 cbp() { cat /sys/module/msw_cb/parameters/$1; }
@@ -513,6 +587,8 @@ run_tests() {
 	test_rmmod
 	test_user_during_backoff
 	test_user_sorted
+	test_kprobes
+	test_cli_swap
 	test_callbacks
 	test_leaks
 	test_modules_disabled

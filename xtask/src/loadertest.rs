@@ -90,6 +90,7 @@ const BUILDS: &[Build] = &[
         "-DMSW_USER_STATIC_CALL",
     ),
     b("block", "msw_block", "msw_cb/msw_block.c", ""),
+    b("kprobe", "msw_kprobe", "msw_kprobe/msw_kprobe.c", ""),
     b("cb_v1", "msw_cb", CB, "-DMSW_CB_VERSION=1"),
     b("cb_v2", "msw_cb", CB, "-DMSW_CB_VERSION=2"),
     b(
@@ -138,6 +139,9 @@ const TESTS: &[&str] = &[
     "rmmod_after_swap",
     "user_during_backoff",
     "refuse_user_sorted",
+    "refuse_kprobe",
+    "refuse_kprobe_user",
+    "cli_swap",
     "cb_load",
     "refuse_timer",
     "refuse_delayed_work",
@@ -191,7 +195,7 @@ fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
             .arg("modules");
         // Users link against the Module.symvers of what they import.
         let imports = match build.module {
-            "msw_dev" | "msw_block" => None,
+            "msw_dev" | "msw_block" | "msw_kprobe" => None,
             "msw_cb" => Some(modules.join("block/Module.symvers")),
             _ => Some(symvers.clone()),
         };
@@ -229,11 +233,26 @@ echo MSW-DONE
 poweroff -f
 "#;
 
+/// The `modswap` command, for `modswap swap` in the guest: the workspace's
+/// debug build, without its debug information.
+fn modswap_binary(out: &Path) -> Result<PathBuf> {
+    run(Cmd::new(env!("CARGO"))
+        .args(["build", "--locked", "-p", "modswap-cli"])
+        .current_dir(paths::repo_root()))?;
+    let bin = out.join("modswap");
+    run(Cmd::new("objcopy")
+        .arg("--strip-debug")
+        .arg(paths::repo_root().join("target/debug/modswap"))
+        .arg(&bin))?;
+    Ok(bin)
+}
+
 fn initramfs(tree: &Tree, out: &Path, helper: &Path) -> Result<PathBuf> {
     let init = out.join("init");
     std::fs::write(&init, INIT)?;
     let mut fs = Initramfs::new();
     fs.busybox()?;
+    fs.dynamic("/bin/modswap", &modswap_binary(out)?)?;
     fs.file("/init", &init, 0o755)
         .file("/bin/msw", helper, 0o755)
         .dir("/selftests")

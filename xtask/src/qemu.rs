@@ -67,6 +67,42 @@ impl Initramfs {
         Ok(self)
     }
 
+    /// A dynamically linked program of the host at `path`, with the shared
+    /// libraries that `ldd` lists for it (at their host paths).
+    pub fn dynamic(&mut self, path: &str, host: &Path) -> Result<&mut Self> {
+        let out = crate::util::output(Cmd::new("ldd").arg(host))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut dirs = std::collections::BTreeSet::new();
+        let mut libs = Vec::new();
+        for line in text.lines() {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
+            // "/lib64/ld-linux-x86-64.so.2 (0x...)"; not "linux-vdso.so.1".
+            let lib = match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            };
+            let Some(lib) = lib.filter(|l| l.starts_with('/')) else {
+                continue;
+            };
+            let mut dir = Path::new(lib).parent();
+            while let Some(d) = dir.filter(|d| *d != Path::new("/")) {
+                dirs.insert(d.to_path_buf());
+                dir = d.parent();
+            }
+            libs.push(lib.to_string());
+        }
+        for d in &dirs {
+            self.dir(&d.display().to_string());
+        }
+        for lib in &libs {
+            // Follow the host's symlink: the guest gets the file itself.
+            let real = std::fs::canonicalize(lib)?;
+            self.file(lib, &real, 0o755);
+        }
+        self.file(path, host, 0o755);
+        Ok(self)
+    }
+
     /// The `gen_init_cpio` list.
     pub fn list(&self) -> String {
         let mut s = self.lines.join("\n");

@@ -4,6 +4,7 @@ pub mod annotate;
 pub mod handler;
 pub mod inspect;
 pub mod kbuild;
+pub mod swap;
 mod table;
 pub mod verify;
 
