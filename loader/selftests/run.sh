@@ -446,6 +446,41 @@ test_cli_swap() {
 	pass
 }
 
+# CPU hotplug during swaps: stop_machine() holds the CPU hotplug lock, so a
+# CPU going off or on line waits for the stop, or the stop for it.
+test_cpu_hotplug() {
+	start cpu_hotplug
+	cpu=/sys/devices/system/cpu/cpu3/online
+	[ -w $cpu ] || { fail "$cpu is not writable"; return; }
+	expect ok "$(load v1)" "load v1" || return
+	mkdev
+	rm -f /tmp/stop-hotplug
+	(
+		n=0
+		while [ ! -e /tmp/stop-hotplug ]; do
+			echo 0 > $cpu && echo 1 > $cpu && n=$((n + 1))
+		done
+		echo "hotplug: $n off/on cycles" > /tmp/hotplug
+	) &
+	hp=$!
+	for b in v2 v1 v2 v1 v2 v1 v2 v1 v2 v1; do
+		r=$(load $b)
+		[ "$r" = ok ] && [ "$(version)" = $b ] && continue
+		fail "swap to $b during CPU hotplug: $r, version $(version)"
+		touch /tmp/stop-hotplug
+		wait $hp
+		return
+	done
+	touch /tmp/stop-hotplug
+	wait $hp
+	cat /tmp/hotplug
+	grep -q "hotplug: [1-9][0-9]* off/on cycles" /tmp/hotplug ||
+		{ fail "no CPU went off and on line: $(cat /tmp/hotplug)"; return; }
+	expect 1 "$(cat $cpu)" "cpu3 online at the end" || return
+	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
+	pass
+}
+
 # ---- callbacks the kernel keeps into the module (msw_cb) ----
 
 cbp() { cat /sys/module/msw_cb/parameters/$1; }
@@ -589,6 +624,7 @@ run_tests() {
 	test_user_sorted
 	test_kprobes
 	test_cli_swap
+	test_cpu_hotplug
 	test_callbacks
 	test_leaks
 	test_modules_disabled

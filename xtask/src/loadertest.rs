@@ -142,6 +142,7 @@ const TESTS: &[&str] = &[
     "refuse_kprobe",
     "refuse_kprobe_user",
     "cli_swap",
+    "cpu_hotplug",
     "cb_load",
     "refuse_timer",
     "refuse_delayed_work",
@@ -292,6 +293,11 @@ fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLog> {
     let quiet = if suite == "bench" { " loglevel=4" } else { "" };
     boot.append = format!("msw.suite={suite}{quiet}");
     boot.timeout = timeout;
+    // The tests run on 4 CPUs (one of them goes off and on line during
+    // swaps); the benchmark keeps the 2 of the paper's set-up.
+    if suite == "test" {
+        boot.smp = 4;
+    }
     let result = boot.run()?;
     eprintln!(
         "loader: {suite} run on the {:?} kernel took {:.1} s (log: {})",
