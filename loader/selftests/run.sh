@@ -597,6 +597,20 @@ test_leaks() {
 	pass
 }
 
+# A module loaded without an exit function is permanent, and stays so
+# across swaps, whatever the new version has. It stays loaded: the last
+# tests swap it.
+test_permanent() {
+	start permanent
+	expect ok "$(load v1_noexit)" "load a permanent v1" || return
+	mkdev
+	expect "error 16" "$(msw unload msw_dev | cut -d' ' -f1-2)" "rmmod of a permanent module" || return
+	expect ok "$(load v2)" "swap to a v2 that has an exit function" || return
+	expect v2 "$(version)" "v2 runs" || return
+	expect "error 16" "$(msw unload msw_dev | cut -d' ' -f1-2)" "rmmod after the swap" || return
+	pass
+}
+
 # Last: modules_disabled cannot be turned off again.
 test_modules_disabled() {
 	start modules_disabled
@@ -627,6 +641,7 @@ run_tests() {
 	test_cpu_hotplug
 	test_callbacks
 	test_leaks
+	test_permanent
 	test_modules_disabled
 	echo "MSW-RESULT $([ $FAILED = 0 ] && echo PASS || echo FAIL)"
 }

@@ -54,6 +54,7 @@ const BUILDS: &[Build] = &[
     b("v1", "msw_dev", DEV_V1, ""),
     b("v2", "msw_dev", DEV_V2, ""),
     b("v3", "msw_dev", DEV_V3, ""),
+    b("v1_noexit", "msw_dev", DEV_V1, "-DMSW_NO_EXIT"),
     b("v2_fail_layout", "msw_dev", DEV_V2, "-DMSW_FAIL_LAYOUT"),
     b("v2_fail_old", "msw_dev", DEV_V2, "-DMSW_FAIL_OLD"),
     b("v2_fail_reloc", "msw_dev", DEV_V2, "-DMSW_FAIL_RELOC"),
@@ -152,6 +153,7 @@ const TESTS: &[&str] = &[
     "callbacks_repointed",
     "deep_stack",
     "leaks",
+    "permanent",
     "modules_disabled",
 ];
 

@@ -194,13 +194,16 @@ static int __init msw_init(void)
 	return 0;
 }
 
+/* Built with MSW_NO_EXIT it has no exit function: it is permanent. */
+#ifndef MSW_NO_EXIT
 static void __exit msw_exit(void)
 {
 	unregister_chrdev(msw_state.major, "msw_dev");
 	kmem_cache_destroy(msw_state.objs);
 }
+module_exit(msw_exit);
+#endif
 
 module_init(msw_init);
-module_exit(msw_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("modswap loader selftest: hotswappable char device, v1");
