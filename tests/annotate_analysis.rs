@@ -2,9 +2,10 @@
 //! Kbuild against Debian's 6.12 headers so that the analysis sees the exact
 //! flags and the real kernel headers.
 
-use modswap_annotate::analyze::{self, Analysis};
-use modswap_annotate::class::Class;
-use modswap_annotate::{kbuild, source};
+use modswap_analyze::{self as analyze, Analysis};
+use modswap_ir::class::Class;
+use modswap_kbuild as kbuild;
+use modswap_source as source;
 use modswap_tests::DEBIAN_HEADERS;
 use std::path::Path;
 
@@ -132,7 +133,7 @@ fn analysis_is_deterministic() {
 
 #[test]
 fn elf_cross_check_reports_address_uses_of_private_globals() {
-    use modswap_annotate::analyze::elf_check;
+    use modswap_analyze::elf_check;
     let (_tmp, dir) = build_fixture("escape");
     let mut md = kbuild::discover(&dir, Some(Path::new(DEBIAN_HEADERS))).unwrap();
     md.load_commands().unwrap();

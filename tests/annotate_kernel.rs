@@ -8,9 +8,10 @@
 //! of static_old rows, every quoted kernel line matches the installed
 //! source, and recall of escaping globals is 100%.
 
-use modswap_annotate::analyze::{self, Analysis};
-use modswap_annotate::class::Class;
-use modswap_annotate::{kbuild, source};
+use modswap_analyze::{self as analyze, Analysis};
+use modswap_ir::class::Class;
+use modswap_kbuild as kbuild;
+use modswap_source as source;
 use modswap_tests::{kernel_tree, repo_root};
 use std::collections::BTreeMap;
 
@@ -326,7 +327,7 @@ fn static_sections(ko: &std::path::Path) -> Vec<String> {
 /// against the tree: no new warnings, one section per marker, and a second
 /// run changes nothing.
 fn annotate_copy_and_build(dir: &str, modules: &[&str]) {
-    use modswap_annotate::rewrite::{self, Marker};
+    use modswap_analyze::rewrite::{self, Marker};
     let (_tmp, copy) = copy_sources(dir);
     let before = kbuild(&copy);
     let tree = kernel_tree();
@@ -383,7 +384,7 @@ fn annotated_fs_bfs_and_nls_build() {
 /// error naming the directory, not a hang.
 #[test]
 fn limits_widen_soundly_and_budget_fails_cleanly() {
-    use modswap_annotate::analyze::Limits;
+    use modswap_analyze::Limits;
     let mut md = kbuild::discover(&kernel_tree().join("fs/fat"), None).unwrap();
     md.load_commands().unwrap();
     let program = source::parse(&md, source::Options::default()).unwrap();

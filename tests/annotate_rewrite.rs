@@ -3,8 +3,11 @@
 //! per marked object, a second run changes nothing, stale markers are
 //! found and fixed, and the report is stable.
 
-use modswap_annotate::rewrite::{self, Marker, Plan};
-use modswap_annotate::{analyze, kbuild, report, source};
+use modswap_analyze as analyze;
+use modswap_analyze::report;
+use modswap_analyze::rewrite::{self, Marker, Plan};
+use modswap_kbuild as kbuild;
+use modswap_source as source;
 use object::{Object, ObjectSection};
 use std::path::Path;
 

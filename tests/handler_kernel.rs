@@ -9,9 +9,12 @@
 #[path = "support/handler.rs"]
 mod support;
 
-use modswap_annotate::elf::Object;
-use modswap_annotate::{analyze, kbuild, rewrite, source};
+use modswap_analyze as analyze;
+use modswap_analyze::rewrite;
 use modswap_codegen::{plan, version, write_handler};
+use modswap_elf::Object;
+use modswap_kbuild as kbuild;
+use modswap_source as source;
 use modswap_tests::{kernel_tree, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,7 +125,7 @@ fn vfat_of_linux_6_12() {
     build(&v2);
     let (errors, report) = checkpatch(&handler);
     assert_eq!(errors, 0, "checkpatch:\n{report}");
-    let problems = modswap_annotate::verify::verify(
+    let problems = modswap_elf::verify::verify(
         &Object::read(&v1.join("vfat.ko")).unwrap(),
         &Object::read(&v2.join("vfat.ko")).unwrap(),
     );

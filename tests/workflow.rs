@@ -193,7 +193,7 @@ fn the_readme_workflow_runs_as_written() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(
         r.stdout
-            .contains(&format!("\"{}\"", modswap_annotate::sections::names().info)),
+            .contains(&format!("\"{}\"", modswap_ir::sections::names().info)),
         "v2 is not marked hotswappable"
     );
 

@@ -13,7 +13,7 @@
 //! the IR does not record) fails the build instead of corrupting state.
 
 use crate::types::{align_of, members, size_of, Types};
-use modswap_annotate::ir::{RecordKind, Type, TypeId};
+use modswap_ir::{RecordKind, Type, TypeId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A renamed copy of an old record definition.
@@ -345,7 +345,7 @@ impl<'t, 'a> OldDecls<'t, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modswap_annotate::ir::{Field, Loc, TypeTable};
+    use modswap_ir::{Field, Loc, TypeTable};
 
     /// Builds a table from types, ids in order.
     fn table(types: Vec<Type>) -> TypeTable {

@@ -27,21 +27,21 @@ pub enum Error {
     #[error("{side}: {cause}")]
     Kbuild {
         side: Side,
-        cause: modswap_annotate::kbuild::Error,
+        cause: modswap_kbuild::Error,
     },
 
     /// libclang could not parse a version (every error is listed).
     #[error("{side}: {cause}")]
     Parse {
         side: Side,
-        cause: modswap_annotate::source::Error,
+        cause: modswap_source::Error,
     },
 
     /// The analysis of the new version could not finish (resource budget).
     #[error("{side}: {cause}")]
     Analysis {
         side: Side,
-        cause: modswap_annotate::analyze::Error,
+        cause: modswap_analyze::Error,
     },
 
     /// `--old` is neither a directory nor a revision of the git repository

@@ -66,7 +66,7 @@ pub const NO_HANDLER_MACRO: &str = "MODSWAP_NO_HANDLER";
 /// analysis of its IR for the rest.
 pub fn classify(pair: &version::Pair) -> Result<classes::Classes> {
     let analysis =
-        modswap_annotate::analyze::analyze(&pair.new.program).map_err(|cause| Error::Analysis {
+        modswap_analyze::analyze(&pair.new.program).map_err(|cause| Error::Analysis {
             side: Side::New,
             cause,
         })?;

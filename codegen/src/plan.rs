@@ -30,9 +30,9 @@ use crate::error::{Error, Result};
 use crate::types::{has_const_member, is_const, members, Types};
 use crate::util::{c_ident, rel_to};
 use crate::version::{Pair, VersionId};
-use modswap_annotate::class::Class;
-use modswap_annotate::ir::{Global, Init, Module, Ref, Type, TypeId, TypeTable, Unit};
-use modswap_annotate::sections;
+use modswap_ir::class::Class;
+use modswap_ir::sections;
+use modswap_ir::{Global, Init, Module, Ref, Type, TypeId, TypeTable, Unit};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A decision left to the reviewer.
@@ -932,7 +932,7 @@ impl<'t, 'a> Builder<'t, 'a> {
                     fields: Some(_),
                     ..
                 },
-            ) if k1 == k2 && k1 == modswap_annotate::ir::RecordKind::Struct => {
+            ) if k1 == k2 && k1 == modswap_ir::RecordKind::Struct => {
                 let om = members(ot, ro);
                 let nmembers = members(nt, rn);
                 for m in &nmembers {

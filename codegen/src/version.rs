@@ -25,9 +25,9 @@
 
 use crate::error::{Error, Result, Side};
 use crate::util::Fnv64;
-use modswap_annotate::ir::Program;
-use modswap_annotate::kbuild::{self, ModuleDir};
-use modswap_annotate::source;
+use modswap_ir::Program;
+use modswap_kbuild::{self as kbuild, ModuleDir};
+use modswap_source as source;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

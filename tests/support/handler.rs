@@ -5,9 +5,9 @@
 
 #![allow(dead_code)]
 
-use modswap_annotate::class::Class;
 use modswap_codegen::classes::Analysed;
 use modswap_codegen::{plan, version, Written};
+use modswap_ir::class::Class;
 use modswap_tests::{repo_root, DEBIAN_HEADERS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -19,7 +19,11 @@
 
 use super::{emit, exit_no, Format};
 use anyhow::{Context, Result};
-use modswap_annotate::{analyze, kbuild, report, rewrite, source};
+use modswap_analyze as analyze;
+use modswap_analyze::report;
+use modswap_analyze::rewrite;
+use modswap_kbuild as kbuild;
+use modswap_source as source;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

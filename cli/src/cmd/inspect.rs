@@ -5,7 +5,7 @@
 //! stops after the imports.
 //!
 //! JSON: one object, keys sorted, arrays in the order documented on
-//! `modswap_annotate::elf::Object` (index order for sections, symbols and
+//! `modswap_elf::Object` (index order for sections, symbols and
 //! relocations; by name for data symbols, imports and exports):
 //!
 //! ```text
@@ -26,7 +26,7 @@
 //! ```
 
 use anyhow::Result;
-use modswap_annotate::elf::{Object, Origin, Place, Use};
+use modswap_elf::{Object, Origin, Place, Use};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;

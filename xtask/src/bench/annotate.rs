@@ -649,7 +649,7 @@ fn fs_wide(modswap: &Path) -> Result<()> {
     let mut dirs = Vec::new();
     let mut not_modules = 0;
     for d in module_dirs(&tree.join("fs")) {
-        match modswap_annotate::kbuild::discover(&d, None) {
+        match modswap_kbuild::discover(&d, None) {
             Ok(_) => dirs.push(d),
             Err(_) => not_modules += 1,
         }
