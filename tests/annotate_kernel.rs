@@ -10,8 +10,6 @@
 
 use modswap_analyze::{self as analyze, Analysis};
 use modswap_ir::class::Class;
-use modswap_kbuild as kbuild;
-use modswap_source as source;
 use modswap_tests::{kernel_tree, repo_root};
 use std::collections::BTreeMap;
 
@@ -82,10 +80,9 @@ fn table(name: &str) -> Vec<Row> {
 }
 
 fn analyse(dir: &str) -> Analysis {
-    let mut md = kbuild::discover(&kernel_tree().join(dir), None).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    analyze::analyze(&program).unwrap()
+    analyze::run(&kernel_tree().join(dir), &Default::default())
+        .unwrap()
+        .analysis
 }
 
 fn words(s: &str) -> String {
@@ -327,15 +324,16 @@ fn static_sections(ko: &std::path::Path) -> Vec<String> {
 /// against the tree: no new warnings, one section per marker, and a second
 /// run changes nothing.
 fn annotate_copy_and_build(dir: &str, modules: &[&str]) {
-    use modswap_analyze::rewrite::{self, Marker};
+    use modswap_analyze::rewrite::Marker;
     let (_tmp, copy) = copy_sources(dir);
     let before = kbuild(&copy);
     let tree = kernel_tree();
-    let mut md = kbuild::discover(&copy, Some(&tree)).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let a = analyze::analyze(&program).unwrap();
-    let plan = rewrite::plan(&source::names_root(&md), &program, &a).unwrap();
+    let opts = analyze::pipeline::Options {
+        kdir: Some(tree.clone()),
+        ..Default::default()
+    };
+    let run = analyze::run(&copy, &opts).unwrap();
+    let (a, plan) = (run.analysis, run.rewrite);
     assert!(plan.is_stale());
     plan.apply().unwrap();
     let after = kbuild(&copy);
@@ -358,11 +356,7 @@ fn annotate_copy_and_build(dir: &str, modules: &[&str]) {
         assert!(!want.is_empty(), "{m}: nothing marked");
         assert_eq!(static_sections(&copy.join(format!("{m}.ko"))), want, "{m}");
     }
-    let mut md = kbuild::discover(&copy, Some(&tree)).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let a2 = analyze::analyze(&program).unwrap();
-    let again = rewrite::plan(&source::names_root(&md), &program, &a2).unwrap();
+    let again = analyze::run(&copy, &opts).unwrap().rewrite;
     assert!(!again.is_stale(), "second run changes:\n{}", again.diff());
 }
 
@@ -385,10 +379,8 @@ fn annotated_fs_bfs_and_nls_build() {
 #[test]
 fn limits_widen_soundly_and_budget_fails_cleanly() {
     use modswap_analyze::Limits;
-    let mut md = kbuild::discover(&kernel_tree().join("fs/fat"), None).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let full = analyze::analyze(&program).unwrap();
+    let run = analyze::run(&kernel_tree().join("fs/fat"), &Default::default()).unwrap();
+    let (program, full) = (run.program, run.analysis);
     let narrow = analyze::analyze_with(
         &program,
         Limits {

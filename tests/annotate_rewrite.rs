@@ -5,9 +5,7 @@
 
 use modswap_analyze as analyze;
 use modswap_analyze::report;
-use modswap_analyze::rewrite::{self, Marker, Plan};
-use modswap_kbuild as kbuild;
-use modswap_source as source;
+use modswap_analyze::rewrite::{Marker, Rewrite};
 use object::{Object, ObjectSection};
 use std::path::Path;
 
@@ -15,13 +13,13 @@ use std::path::Path;
 mod support;
 use support::{build_fixture, kdir, make};
 
-fn plan(dir: &Path) -> (Plan, analyze::Analysis) {
-    let mut md = kbuild::discover(dir, Some(kdir())).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let analysis = analyze::analyze(&program).unwrap();
-    let p = rewrite::plan(&source::names_root(&md), &program, &analysis).unwrap();
-    (p, analysis)
+fn plan(dir: &Path) -> (Rewrite, analyze::Analysis) {
+    let opts = analyze::pipeline::Options {
+        kdir: Some(kdir().to_path_buf()),
+        ..Default::default()
+    };
+    let run = analyze::run(dir, &opts).unwrap();
+    (run.rewrite, run.analysis)
 }
 
 fn sections(ko: &Path) -> Vec<String> {

@@ -10,11 +10,8 @@
 mod support;
 
 use modswap_analyze as analyze;
-use modswap_analyze::rewrite;
 use modswap_codegen::{plan, version, write_handler};
 use modswap_elf::Object;
-use modswap_kbuild as kbuild;
-use modswap_source as source;
 use modswap_tests::{kernel_tree, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,12 +55,11 @@ fn build(dir: &Path) {
 
 /// Annotates a built module directory in place and rebuilds it.
 fn annotate(dir: &Path) {
-    let mut md = kbuild::discover(dir, Some(&kernel_tree())).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let a = analyze::analyze(&program).unwrap();
-    let p = rewrite::plan(&source::names_root(&md), &program, &a).unwrap();
-    p.apply().unwrap();
+    let opts = analyze::pipeline::Options {
+        kdir: Some(kernel_tree()),
+        ..Default::default()
+    };
+    analyze::run(dir, &opts).unwrap().rewrite.apply().unwrap();
     build(dir);
 }
 

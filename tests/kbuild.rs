@@ -550,11 +550,7 @@ fn facts_are_the_parse_and_stale_ones_are_not_used() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(facts(&dir).len(), 2);
 
-    let load = || {
-        let mut md = kbuild::discover(&dir, Some(kdir)).unwrap();
-        md.load_commands().unwrap();
-        md
-    };
+    let load = || kbuild::load(&dir, Some(kdir)).unwrap();
     let opts = source::Options {
         jobs: 2,
         ..source::Options::default()

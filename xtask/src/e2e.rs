@@ -1,4 +1,4 @@
-//! The paper's experiment on Linux 6.12 (issue 7; Lee & Chang 2005,
+//! The paper's experiment on Linux 6.12 (Lee & Chang 2005,
 //! section 4): fat, vfat, msdos and bfs are hotswapped, v1 to v2 and back,
 //! while busybox httpd serves a WebBench-like file set from a mounted FAT32
 //! partition to 50 clients and writers change files on every mount.

@@ -1,20 +1,25 @@
 //! Escape, mutation and classification of every global of a module
 //! directory: where each must live across a hotswap, why, and what must be
-//! re-assigned after a swap.
+//! re-assigned after a swap; the rewrite that marks the declarations
+//! ([`rewrite`]); the report ([`report`]); and annotate's whole pipeline,
+//! Kbuild to rewrite, as one call ([`run`]).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use modswap_annotate::{analyze, kbuild, source};
-//! let mut dir = kbuild::discover("fs/fat".as_ref(), None)?;
-//! dir.load_commands()?;
-//! let program = source::parse(&dir, source::Options::default())?;
-//! let analysis = analyze::analyze(&program)?;
-//! let g = analysis.global("vfat", "vfat_fs_type").unwrap();
+//! let run = modswap_analyze::run("fs/fat".as_ref(), &Default::default())?;
+//! let g = run.analysis.global("vfat", "vfat_fs_type").unwrap();
 //! println!("{} {}: {}", g.key, g.class, g.reason);
 //! # Ok(()) }
 //! ```
 //!
-//! The rules (issue 3):
+//! **Owns**: the analysis (reading only the IR), the source rewrite, the
+//! report, the cross-check with built objects ([`elf_check`]).
+//!
+//! **Must not import**: libclang (`modswap-clang`) or code generation. It
+//! reaches C only through the IR that `modswap-source` makes, and ELF only
+//! through `modswap-elf`'s model.
+//!
+//! The rules:
 //! - **Escape**: a global's address leaves the module when it is passed to a
 //!   function the directory does not define (or through a function pointer
 //!   that may point outside it), stored through a pointer into memory the
@@ -46,9 +51,12 @@
 pub mod elf_check;
 mod flow;
 mod index;
+pub mod pipeline;
 pub mod report;
 pub mod rewrite;
 mod state;
+
+pub use pipeline::{run, Run};
 
 use flow::{Flows, Obj, Step};
 use index::{GId, Index};

@@ -14,7 +14,7 @@
 //!
 //! Function-scope statics are named `function.variable` (their key).
 
-use crate::rewrite::{Marker, Plan};
+use crate::rewrite::{Marker, Rewrite};
 use crate::Analysis;
 use modswap_ir::class::{Class, Evidence};
 use serde::Serialize;
@@ -52,7 +52,7 @@ pub struct GlobalReport {
 }
 
 /// Builds the report from the analysis and the rewrite plan.
-pub fn build(analysis: &Analysis, plan: &Plan) -> Report {
+pub fn build(analysis: &Analysis, plan: &Rewrite) -> Report {
     Report {
         dir: analysis.dir.clone(),
         modules: analysis

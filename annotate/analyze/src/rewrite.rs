@@ -86,14 +86,14 @@ pub enum Marker {
 
 /// The whole rewrite of a module directory.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+pub struct Rewrite {
     /// Files whose text changes, sorted by file.
     pub edits: Vec<FileEdit>,
     /// (module, key) -> marker status, for every global.
     pub markers: BTreeMap<(String, String), Marker>,
 }
 
-impl Plan {
+impl Rewrite {
     /// Does the source differ from what the rewrite would make it?
     pub fn is_stale(&self) -> bool {
         !self.edits.is_empty()
@@ -187,7 +187,7 @@ struct Edit {
 
 /// Plans the rewrite. `root` is the directory IR paths are relative to
 /// ([`modswap_source::names_root`]).
-pub fn plan(root: &Path, program: &Program, analysis: &Analysis) -> Result<Plan, Error> {
+pub fn plan(root: &Path, program: &Program, analysis: &Analysis) -> Result<Rewrite, Error> {
     let names = modswap_ir::sections::names();
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     let mut edits: BTreeMap<String, Vec<Edit>> = BTreeMap::new();
@@ -480,7 +480,7 @@ pub fn plan(root: &Path, program: &Program, analysis: &Analysis) -> Result<Plan,
         }
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
-    Ok(Plan {
+    Ok(Rewrite {
         edits: out,
         markers,
     })

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong in `modswap_annotate`.
+/// Everything that can go wrong reading an object.
 ///
 /// Other passes add their own variants; match with a wildcard arm.
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,14 @@
 //! the module name, imports (undefined symbols), exports, and for every data
 //! symbol who points at it.
 //!
-//! This module is the only place in the project that uses the `object`
+//! This crate is the only place in the project that uses the `object`
 //! crate (in `reader.rs`); everything it returns is our own types.
+//!
+//! **Owns**: reading objects ([`Object`]) and deciding whether one image
+//! can replace another in place ([`verify`]); its typed [`Error`]s.
+//!
+//! **Must not import**: libclang, the C front end, Kbuild or the analysis.
+//! It needs only the section names of `modswap-ir`.
 //!
 //! # The model
 //!

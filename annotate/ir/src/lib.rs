@@ -1,9 +1,16 @@
 //! The IR: what the front ends learned about a module directory.
 //!
-//! The source front end (`crate::source`) fills it from libclang; analysis
-//! (`annotate`) and code generation (`modswap-codegen`) read only this. It
-//! holds no libclang objects, is deterministic (every list sorted or in
-//! source order) and serializes to JSON for snapshots.
+//! The source front end (`modswap-source`) fills it from libclang; the
+//! analysis (`modswap-analyze`) and code generation (`modswap-codegen`)
+//! read only this. It holds no libclang objects, is deterministic (every
+//! list sorted or in source order) and serializes to JSON for snapshots.
+//!
+//! **Owns**: the program model ([`Program`], [`Unit`], the type table and
+//! its interning, [`table`]), the classes a global can get ([`class`]) and
+//! the section names shared with the loader ([`sections`]).
+//!
+//! **Must not import**: any other modswap crate, libclang or `object`. It
+//! is plain data that every stage reads.
 //!
 //! Paths in the IR are relative: to the kernel tree for an in-tree module
 //! directory (`fs/fat/inode.c`), to the module directory's parent for an

@@ -7,6 +7,12 @@
 //! the tree's `.config`, cross-checked with Kbuild's `<module>.mod` files when
 //! the directory has been built. Flags come only from Kbuild's own saved
 //! commands (`.<object>.cmd`); nothing is guessed.
+//!
+//! **Owns**: module directories ([`discover`]), `.cmd` files and their
+//! dependency lists ([`cmd`]), Kbuild makefiles ([`makefile`]).
+//!
+//! **Must not import**: any other modswap crate (it knows nothing of C
+//! beyond compile commands, nor of ELF or the IR).
 
 pub mod cmd;
 pub mod makefile;
@@ -161,6 +167,15 @@ pub struct Source {
     pub object: PathBuf,
     /// Kbuild's saved command for the object, once the directory is built.
     pub command: Option<CompileCommand>,
+}
+
+/// [`discover`]s the module directory `dir` and loads its compile
+/// commands ([`ModuleDir::load_commands`]): what every stage after Kbuild
+/// needs.
+pub fn load(dir: &Path, kdir: Option<&Path>) -> Result<ModuleDir, Error> {
+    let mut md = discover(dir, kdir)?;
+    md.load_commands()?;
+    Ok(md)
 }
 
 /// Reads the module directory `dir`. `kdir` is the kernel build or headers

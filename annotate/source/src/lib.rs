@@ -4,6 +4,14 @@
 //! Files are parsed on several threads (each with its own libclang index;
 //! each thread holds one translation unit at a time), then merged in a fixed
 //! order, so the result does not depend on scheduling.
+//!
+//! **Owns**: turning C (libclang cursors, through `modswap-clang`, which
+//! holds every `unsafe` call) into the IR; the header-body folding
+//! ([`bodies`](self)); the saved per-unit parses ([`facts`]).
+//!
+//! **Must not import**: the analysis (`modswap-analyze`), the ELF reader or
+//! code generation. It records what the code does and interprets nothing;
+//! deciding what a flow means is the analysis's job.
 
 mod bodies;
 pub mod facts;
