@@ -49,19 +49,20 @@
 //!   not the kernel's or other modules' functions and data.
 
 pub mod elf_check;
-mod flow;
 mod index;
+mod inits;
 pub mod pipeline;
+mod points_to;
 pub mod report;
 pub mod rewrite;
 mod state;
 
 pub use pipeline::{run, Run};
 
-use flow::{Flows, Obj, Step};
 use index::{GId, Index};
 use modswap_ir::class::{Class, Evidence};
 use modswap_ir::{Program, Type};
+use points_to::{Flows, Obj, Step};
 use serde::{Deserialize, Serialize};
 
 /// The result for one module directory.
@@ -169,8 +170,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            widen_at: flow::WIDEN_AT,
-            budget: flow::BUDGET,
+            widen_at: points_to::WIDEN_AT,
+            budget: points_to::BUDGET,
         }
     }
 }
@@ -443,11 +444,11 @@ fn reassign(ix: &Index<'_>, fl: &Flows<'_>, g: GId, fixed: &[bool]) -> Vec<Strin
     };
     if let Some(init) = &gl.init {
         let mut items = Vec::new();
-        flow::init_items(types, Some(gl.ty), init, String::new(), &mut items);
+        inits::init_items(types, Some(gl.ty), init, String::new(), &mut items);
         for it in items {
             // Only pointer members hold addresses (a char array member
             // initialized from a string holds characters).
-            if !it.ty.is_some_and(|t| flow::is_pointer(types, t)) {
+            if !it.ty.is_some_and(|t| types.is_pointer(t)) {
                 continue;
             }
             let own = it.expr.has_string_literal

@@ -3,72 +3,8 @@
 //! and the fields the module leaves zero for the kernel to fill in
 //! (`file_system_type.next`, `nls_table.owner`, ...).
 
+use modswap_ir::kernel::{STATE_RECORDS, STATE_TYPEDEFS};
 use modswap_ir::{Init, Type, TypeId, TypeTable};
-
-/// Kernel types that hold run-time state the kernel updates in place.
-const STATE_RECORDS: &[&str] = &[
-    "list_head",
-    "hlist_head",
-    "hlist_node",
-    "hlist_bl_head",
-    "hlist_bl_node",
-    "hlist_nulls_head",
-    "hlist_nulls_node",
-    "llist_head",
-    "llist_node",
-    "rb_node",
-    "rb_root",
-    "rb_root_cached",
-    "callback_head",
-    "spinlock",
-    "raw_spinlock",
-    "qspinlock",
-    "qrwlock",
-    "mutex",
-    "rw_semaphore",
-    "semaphore",
-    "percpu_rw_semaphore",
-    "seqcount",
-    "seqcount_spinlock",
-    "wait_queue_head",
-    "swait_queue_head",
-    "completion",
-    "kref",
-    "refcount_struct",
-    "kobject",
-    "kset",
-    "work_struct",
-    "delayed_work",
-    "timer_list",
-    "hrtimer",
-    "xarray",
-    "idr",
-    "ida",
-    "percpu_ref",
-    "static_key",
-    "static_key_true",
-    "static_key_false",
-    "ratelimit_state",
-    "notifier_block",
-    "atomic_notifier_head",
-    "blocking_notifier_head",
-    "srcu_struct",
-];
-
-/// Typedef'd state types whose record is anonymous.
-const STATE_TYPEDEFS: &[&str] = &[
-    "atomic_t",
-    "atomic64_t",
-    "atomic_long_t",
-    "refcount_t",
-    "spinlock_t",
-    "raw_spinlock_t",
-    "rwlock_t",
-    "arch_spinlock_t",
-    "seqlock_t",
-    "seqcount_t",
-    "wait_queue_head_t",
-];
 
 /// The first kernel-state member of type `t`, as `member: type` (or the
 /// type itself), looking through nested records and arrays.

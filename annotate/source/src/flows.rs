@@ -767,8 +767,7 @@ fn is_function(t: CType<'_>) -> bool {
 fn printf_like(d: Cursor<'_>) -> bool {
     // The attribute's tokens span two files when it comes from a macro, so
     // read it from clang's printed declaration.
-    let p = d.pretty_printed();
-    p.contains("format(printf") || p.contains("__format__(printf")
+    modswap_ir::kernel::printf_like(&d.pretty_printed())
 }
 
 /// A pointer to non-const data (`void *` included).
