@@ -1,6 +1,6 @@
 //! Computes a digest of the sources that produce the IR (this crate's, the
 //! IR's, Kbuild's and the libclang wrapper's), so that saved parses ("facts", see
-//! `source::facts`) written by one build are trusted only by a build of
+//! `modswap_source::saved`) written by one build are trusted only by a build of
 //! the same sources.
 
 use std::path::{Path, PathBuf};

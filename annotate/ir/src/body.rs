@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A function body, reduced to the facts that escape and mutation analysis
 /// needs: where values that may be addresses go. The facts are a bag
 /// (flow-insensitive): their order is source order, but control flow is
-/// not kept. Written by `source::flows`, read by `analyze`.
+/// not kept. Written by `modswap-source` (body.rs), read by `modswap-analyze`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Body {
     pub name: String,

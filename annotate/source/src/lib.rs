@@ -7,20 +7,20 @@
 //!
 //! **Owns**: turning C (libclang cursors, through `modswap-clang`, which
 //! holds every `unsafe` call) into the IR; the header-body folding
-//! ([`bodies`](self)); the saved per-unit parses ([`facts`]).
+//! (`fold`); the saved per-unit parses ([`saved`]).
 //!
 //! **Must not import**: the analysis (`modswap-analyze`), the ELF reader or
 //! code generation. It records what the code does and interprets nothing;
 //! deciding what a flow means is the analysis's job.
 
-mod bodies;
-pub mod facts;
-mod flows;
+mod body;
+mod fold;
 mod init;
+pub mod saved;
 mod types;
 mod unit;
 
-use bodies::HeaderBodies;
+use fold::HeaderBodies;
 use modswap_clang::{Index, ParseOptions};
 use modswap_ir::{Loc, Module, Program, TypeTable};
 use modswap_kbuild::ModuleDir;
@@ -76,7 +76,7 @@ pub struct Options {
     /// Parser threads (at least 1).
     pub jobs: usize,
     /// Read the kernel headers' function bodies that earlier units of the
-    /// directory showed folded away (see `bodies`; on by default). The IR is
+    /// directory showed folded away (see `fold.rs`; on by default). The IR is
     /// the same either way; off parses every unit in full.
     pub fold_header_bodies: bool,
 }
@@ -239,7 +239,7 @@ pub struct ParseStats {
     pub reparsed_in_full: usize,
 }
 
-/// [`parse`], but each unit whose facts file ([`facts`]) still describes
+/// [`parse`], but each unit whose facts file ([`saved`]) still describes
 /// it is read from that file instead of parsed.
 pub fn parse_using_facts(md: &ModuleDir, opts: Options) -> Result<Program, Error> {
     parse_impl(md, opts, true).map(|(p, _)| p)
@@ -269,7 +269,7 @@ fn parse_impl(
                 args: cmd.clang_args(),
             };
             saved.push(if use_facts {
-                facts::load(s, &job, &names_root)
+                saved::load(s, &job, &names_root)
             } else {
                 None
             });
@@ -419,7 +419,7 @@ pub(crate) fn parse_one(
     bodies: &HeaderBodies,
 ) -> Result<(JobResult, Vec<PathBuf>), modswap_clang::Error> {
     let mut folding = job.args.clone();
-    folding.extend(bodies::DEFINES.iter().map(|d| d.to_string()));
+    folding.extend(fold::DEFINES.iter().map(|d| d.to_string()));
     let parse = |unsaved: &[modswap_clang::Unsaved]| {
         index.parse_with(
             &job.source,
@@ -467,7 +467,7 @@ pub(crate) fn parse_one(
     let mut in_full = false;
     loop {
         let snap = if in_full {
-            bodies::Snapshot::default()
+            fold::Snapshot::default()
         } else {
             bodies.snapshot()
         };
@@ -584,7 +584,7 @@ mod tests {
         );
         // On its own, the fold makes errors...
         let mut args = job.args.clone();
-        args.extend(bodies::DEFINES.iter().map(|d| d.to_string()));
+        args.extend(fold::DEFINES.iter().map(|d| d.to_string()));
         let broken = index
             .parse_with(
                 &job.source,

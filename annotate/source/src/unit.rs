@@ -1,7 +1,7 @@
 //! One translation unit -> [`Unit`]: its globals, functions and their types.
 
 use super::types::TypeBuilder;
-use super::{flows, init, Ctx};
+use super::{body, init, Ctx};
 use modswap_clang::{Cursor, Kind, Linkage as CLinkage, StorageClass, TypeKind, Visit};
 use modswap_ir::{Function, Global, Linkage, Span, Unit};
 use std::collections::BTreeMap;
@@ -144,14 +144,14 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, modsw
     assign_function_static_keys(&mut globals);
     // By declaration (canonical cursor), not by place: the statics that one
     // macro invocation makes (two WARN_ONCE()s) share their place.
-    let index: flows::GlobalIndex = decls
+    let index: body::GlobalIndex = decls
         .iter()
         .zip(&globals)
         .map(|(d, g)| (d.canonical(), g.key.clone()))
         .collect();
     let bodies = definitions
         .iter()
-        .map(|d| flows::extract(ctx, &index, d.cursor))
+        .map(|d| body::extract(ctx, &index, d.cursor))
         .collect();
     let unit = Unit {
         file: file.to_string(),

@@ -72,7 +72,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode> {
     if let Some(unit) = &args.parse_unit {
         let dir = modswap_kbuild::discover(&args.dir, args.kdir.as_deref())?;
-        modswap_source::facts::write_unit(&dir, unit)?;
+        modswap_source::saved::write_unit(&dir, unit)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut opts = analyze::pipeline::Options {

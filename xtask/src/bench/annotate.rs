@@ -7,7 +7,7 @@
 //!    `make -C <tree> M=<copy> modules`, ccache off, all CPUs), as a ratio
 //!    measured in one run. Targets: ratio <= 0.5, peak memory < 500 MB.
 //!    `modswap annotate --full-parse` (header function bodies not folded,
-//!    see annotate/source/src/bodies.rs) is measured beside it, to show
+//!    see annotate/source/src/fold.rs) is measured beside it, to show
 //!    what folding buys.
 //! 2. Every module directory under fs/ of a tree configured with Debian's
 //!    config (`~/.cache/modswap/linux-6.12.117-fsbench`, prepared once:

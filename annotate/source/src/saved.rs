@@ -7,7 +7,7 @@
 //! its source, a header it includes or its flags change, and only then is
 //! the unit parsed again ([`write_unit`]). The module-wide steps
 //! (`annotate --check`, the rewrite) then read every unit from its facts
-//! ([`super::parse_with`] with `use_facts`) instead of parsing it.
+//! ([`super::parse_using_facts`]) instead of parsing it.
 //!
 //! A facts file is used only when it still describes the unit: same
 //! format, same IR-producing code, same source, same compiler arguments, same
@@ -123,7 +123,7 @@ pub fn write_unit(md: &ModuleDir, source: &Path) -> Result<PathBuf, Error> {
         &job,
         &names_root,
         &md.dir,
-        &super::bodies::HeaderBodies::new(false),
+        &super::fold::HeaderBodies::new(false),
     )?;
     let files = read
         .into_iter()
