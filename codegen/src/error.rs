@@ -121,6 +121,10 @@ pub enum Error {
     )]
     WouldLoseWork { path: PathBuf, ids: Vec<String> },
 
+    /// A decision (`--decide ID=CODE`) names no TODO of the handler.
+    #[error("no TODO {id} in the handler (its TODOs: {})", .todos.join(", "))]
+    NoSuchTodo { id: String, todos: Vec<String> },
+
     /// A template failed to render (a bug in modswap).
     #[error("template {name}: {reason}")]
     Template { name: String, reason: String },

@@ -130,6 +130,40 @@ pub fn regions(text: &str) -> Result<Vec<Region>, String> {
     Ok(out)
 }
 
+/// `text` with the bodies of the regions `bodies` names replaced, as a
+/// reviewer would fill them in; every other line stays as it is. Errors as
+/// [`regions`], or when `bodies` names a region `text` does not have.
+pub fn fill(text: &str, bodies: &BTreeMap<String, Vec<String>>) -> Result<String, String> {
+    let have = regions(text)?;
+    if let Some(id) = bodies.keys().find(|id| !have.iter().any(|r| &r.id == *id)) {
+        return Err(format!("no region {id}"));
+    }
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if skipping {
+            if marker(line, END).is_some() {
+                skipping = false;
+                out.push(line.to_string());
+            }
+            continue;
+        }
+        out.push(line.to_string());
+        if let Some(body) = marker(line, BEGIN).and_then(|id| bodies.get(id)) {
+            out.extend(body.iter().cloned());
+            skipping = true;
+        }
+    }
+    Ok(out.join("\n") + "\n")
+}
+
+/// The indentation of region `id`'s begin marker in `text`.
+pub fn indent<'t>(text: &'t str, id: &str) -> Option<&'t str> {
+    text.lines()
+        .find(|l| marker(l, BEGIN) == Some(id))
+        .map(|l| &l[..l.len() - l.trim_start().len()])
+}
+
 /// The digest of a handler: every line outside region bodies, the
 /// checksum line up to its tag.
 pub fn checksum(text: &str) -> u64 {
@@ -256,5 +290,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(reviewed("int x;\n"), Err(Refusal::NotGenerated));
+    }
+
+    #[test]
+    fn fill_replaces_the_named_bodies_only() {
+        let bodies = BTreeMap::from([("init:a.x".to_string(), vec!["\ta.x = 7;".to_string()])]);
+        let filled = fill(GEN, &bodies).unwrap();
+        assert_eq!(
+            filled,
+            GEN.replace(
+                "\tstatic_assert(0, \"TODO(modswap): initial value for a.x\");\n",
+                "\ta.x = 7;\n"
+            )
+        );
+        assert_eq!(indent(GEN, "init:a.x"), Some("\t"));
+        assert_eq!(indent(GEN, "init:b"), None);
+        let unknown = BTreeMap::from([("init:b".to_string(), vec![])]);
+        assert_eq!(fill(GEN, &unknown), Err("no region init:b".to_string()));
     }
 }

@@ -212,7 +212,7 @@ pub fn render(
                 let did = decls_id(&u.stem);
                 UnitCtx {
                     file: u.file.clone(),
-                    guard: format!("MODSWAP_UNIT_{}", u.stem),
+                    guard: unit_guard(u),
                     function: if multi {
                         format!("{}_modswap_{}", crate::util::c_ident(&plan.modname), u.stem)
                     } else {
@@ -376,4 +376,47 @@ mod tests {
         assert_eq!(c.last().unwrap(), "\t */");
         assert!(c.iter().all(|l| l.len() + 7 <= 80));
     }
+}
+
+/// The macro that selects unit `u`'s part of a handler with several parts.
+fn unit_guard(u: &crate::plan::UnitPlan) -> String {
+    format!("MODSWAP_UNIT_{}", u.stem)
+}
+
+/// Where a handler is compiled: a unit of the module, and what ends it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Include {
+    /// The C file, relative to the module directory.
+    pub unit: String,
+    /// The macro to define before the `#include` (handlers with several
+    /// parts), selecting the unit's part.
+    pub define: Option<String>,
+    /// The file to include: the handler.
+    pub include: String,
+}
+
+impl Include {
+    /// The lines to append to the unit.
+    pub fn lines(&self) -> String {
+        let define = self
+            .define
+            .as_ref()
+            .map(|d| format!("\n#define {d}"))
+            .unwrap_or_default();
+        format!("{define}\n#include \"{}\"\n", self.include)
+    }
+}
+
+/// The units `plan`'s handler, written as `file_name`, is compiled inside,
+/// in the module's order: what its header tells a reader, as data.
+pub fn includes(plan: &Plan, file_name: &str) -> Vec<Include> {
+    let multi = plan.units.len() > 1;
+    plan.units
+        .iter()
+        .map(|u| Include {
+            unit: u.file.clone(),
+            define: multi.then(|| unit_guard(u)),
+            include: file_name.to_string(),
+        })
+        .collect()
 }

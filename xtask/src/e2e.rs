@@ -149,40 +149,49 @@ fn kbuild(tree: &Tree, dir: &Path, werror: bool) -> Result<()> {
     Ok(())
 }
 
-/// The lines that end the units a handler is compiled in, from the
-/// handler's header: `(unit file, text to append)`.
-pub fn handler_units(module: &str, handler: &str) -> Vec<(String, String)> {
-    let file = format!("{module}_modswap.c");
-    let mut units = Vec::new();
-    for line in handler.lines() {
-        let l = line.trim_start_matches([' ', '*', '\t']);
-        // Several units: "cache.c: #define MODSWAP_UNIT_cache and #include "fat_modswap.c""
-        if let Some((unit, rest)) = l.split_once(": #define ") {
-            if let Some((define, inc)) = rest.split_once(" and #include ") {
-                if inc.trim() == format!("\"{file}\"") && unit.ends_with(".c") {
-                    units.push((
-                        unit.to_string(),
-                        format!("\n#define {define}\n#include \"{file}\"\n"),
-                    ));
-                }
-            }
-        }
-        // One unit: "It is compiled inside namei_vfat.c (it needs ..."
-        if let Some(rest) = l.strip_prefix("It is compiled inside ") {
-            if let Some(unit) = rest.split_whitespace().next() {
-                if unit.ends_with(".c") {
-                    units.push((unit.to_string(), format!("\n#include \"{file}\"\n")));
-                }
-            }
-        }
-    }
-    units
+/// A unit a handler is compiled inside, as `modswap handler --format json`
+/// lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Unit {
+    /// The C file, relative to the module directory.
+    pub unit: String,
+    /// The macro to define before the include (handlers with several parts).
+    pub define: Option<String>,
+    /// The handler.
+    pub include: String,
 }
+
+impl Unit {
+    /// The lines that end the unit.
+    fn lines(&self) -> String {
+        let define = self
+            .define
+            .as_ref()
+            .map(|d| format!("\n#define {d}"))
+            .unwrap_or_default();
+        format!("{define}\n#include \"{}\"\n", self.include)
+    }
+}
+
+/// The units of `modswap handler --format json`'s output.
+pub fn handler_units(json: &str) -> Result<Vec<Unit>> {
+    #[derive(serde::Deserialize)]
+    struct Summary {
+        units: Vec<Unit>,
+    }
+    let s: Summary =
+        serde_json::from_str(json).context("modswap handler --format json printed no summary")?;
+    Ok(s.units)
+}
+
+/// The units each handler (by version and module) is compiled inside.
+type Units = BTreeMap<(&'static str, String), Vec<Unit>>;
 
 /// Regenerates the handlers of `d` in both directions over the reviewed
 /// ones and checks that the reviewed ones are current.
-fn handlers(modswap: &Path, tree: &Tree, work: &Path, d: &ModDir) -> Result<()> {
+fn handlers(modswap: &Path, tree: &Tree, work: &Path, d: &ModDir) -> Result<Units> {
     let mut problems = Vec::new();
+    let mut units = Units::new();
     let parent = work.join(d.example);
     for new in VERSIONS {
         for m in d.modules {
@@ -198,6 +207,7 @@ fn handlers(modswap: &Path, tree: &Tree, work: &Path, d: &ModDir) -> Result<()> 
                 .arg("--kdir")
                 .arg(&tree.dir)
                 .args(["--old", other(new), "--new", new, "--module", m])
+                .args(["--format", "json"])
                 .current_dir(&parent)
                 .into_inner()
                 .stdin(std::process::Stdio::null())
@@ -214,6 +224,10 @@ fn handlers(modswap: &Path, tree: &Tree, work: &Path, d: &ModDir) -> Result<()> 
                 ));
                 continue;
             }
+            units.insert(
+                (new, m.to_string()),
+                handler_units(&String::from_utf8_lossy(&out.stdout))?,
+            );
             let now = std::fs::read(&target)
                 .with_context(|| format!("modswap handler wrote no {}", target.display()))?;
             match kept {
@@ -249,26 +263,24 @@ fn handlers(modswap: &Path, tree: &Tree, work: &Path, d: &ModDir) -> Result<()> 
             problems.join("\n")
         );
     }
-    Ok(())
+    Ok(units)
 }
 
-/// Ends the handlers' units with the lines that compile them in.
-fn include_handlers(dir: &Path, d: &ModDir) -> Result<()> {
+/// Ends the units of version `v`'s handlers with the lines that compile
+/// them in.
+fn include_handlers(dir: &Path, d: &ModDir, v: &'static str, units: &Units) -> Result<()> {
     for m in d.modules {
-        let path = dir.join(format!("{m}_modswap.c"));
-        let text = std::fs::read_to_string(&path)?;
-        let units = handler_units(m, &text);
+        let units = units
+            .get(&(v, m.to_string()))
+            .map_or(&[][..], Vec::as_slice);
         if units.is_empty() {
-            bail!(
-                "{}: the header names no unit to compile it in",
-                path.display()
-            );
+            bail!("modswap handler names no unit to compile {m}_modswap.c in");
         }
-        for (unit, lines) in units {
-            let unit = dir.join(unit);
+        for u in units {
+            let unit = dir.join(&u.unit);
             let mut src = std::fs::read_to_string(&unit)
                 .with_context(|| format!("reading {}", unit.display()))?;
-            src.push_str(&lines);
+            src.push_str(&u.lines());
             std::fs::write(&unit, src)?;
         }
     }
@@ -338,10 +350,10 @@ pub fn build(tree: &Tree, modswap: &Path) -> Result<Built> {
                 &report.stdout,
             )?;
         }
-        handlers(modswap, tree, &work, d)?;
+        let units = handlers(modswap, tree, &work, d)?;
         for v in VERSIONS {
             let dir = copy_dir(&work, d, v);
-            include_handlers(&dir, d)?;
+            include_handlers(&dir, d, v, &units)?;
             kbuild(tree, &dir, true)?;
             for m in d.modules {
                 let ko = dir.join(format!("{m}.ko"));
@@ -1090,26 +1102,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn handler_units_from_the_header() {
-        let one = " * It is compiled inside namei_vfat.c (it needs that file's static globals\n \
-                   * and types): end namei_vfat.c with\n *\t#include \"vfat_modswap.c\"\n";
-        assert_eq!(
-            handler_units("vfat", one),
-            vec![(
-                "namei_vfat.c".to_string(),
-                "\n#include \"vfat_modswap.c\"\n".to_string()
-            )]
-        );
-        let two = " *\tcache.c: #define MODSWAP_UNIT_cache and #include \"fat_modswap.c\"\n \
-                   *\tinode.c: #define MODSWAP_UNIT_inode and #include \"fat_modswap.c\"\n";
-        let u = handler_units("fat", two);
+    fn handler_units_from_the_json_summary() {
+        let one = r#"{"handler": "v2/vfat_modswap.c", "units": [
+            {"define": null, "include": "vfat_modswap.c", "unit": "namei_vfat.c"}]}"#;
+        let u = handler_units(one).unwrap();
+        assert_eq!(u.len(), 1);
+        assert_eq!(u[0].unit, "namei_vfat.c");
+        assert_eq!(u[0].lines(), "\n#include \"vfat_modswap.c\"\n");
+        let two = r#"{"units": [
+            {"define": "MODSWAP_UNIT_cache", "include": "fat_modswap.c", "unit": "cache.c"},
+            {"define": "MODSWAP_UNIT_inode", "include": "fat_modswap.c", "unit": "inode.c"}]}"#;
+        let u = handler_units(two).unwrap();
         assert_eq!(u.len(), 2);
-        assert_eq!(u[1].0, "inode.c");
+        assert_eq!(u[1].unit, "inode.c");
         assert_eq!(
-            u[1].1,
+            u[1].lines(),
             "\n#define MODSWAP_UNIT_inode\n#include \"fat_modswap.c\"\n"
         );
-        assert!(handler_units("fat", "no header").is_empty());
+        assert!(handler_units("fat_modswap.c: written").is_err());
     }
 
     #[test]
@@ -1130,7 +1140,6 @@ mod tests {
                         "{}: open TODO",
                         h.display()
                     );
-                    assert!(!handler_units(m, &text).is_empty(), "{}", h.display());
                 }
             }
         }
