@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::{Object, Place, Section, SymbolKind};
-use modswap_ir::sections::names;
+use modswap_ir::sections::{names, SectionChange};
 
 /// One reason NEW cannot replace OLD.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -245,11 +245,15 @@ fn check_static_sections(old: &Object, new: &Object, out: &mut Vec<Problem>) {
         .static_sections()
         .map(|s| (s.name.as_str(), s))
         .collect();
+    for change in SectionChange::between_sets(olds.keys().copied(), news.keys().copied()) {
+        out.push(match change {
+            SectionChange::Added { new } => Problem::StaticSectionAdded { section: new },
+            SectionChange::Dropped { old } => Problem::StaticSectionDropped { section: old },
+            SectionChange::Moved { .. } => unreachable!("sets of sections only add or drop"),
+        });
+    }
     for (name, o) in &olds {
         let Some(n) = news.get(name) else {
-            out.push(Problem::StaticSectionDropped {
-                section: name.to_string(),
-            });
             continue;
         };
         let section = name.to_string();
@@ -304,13 +308,6 @@ fn check_static_sections(old: &Object, new: &Object, out: &mut Vec<Problem>) {
                     offset: *noff,
                 });
             }
-        }
-    }
-    for name in news.keys() {
-        if !olds.contains_key(name) {
-            out.push(Problem::StaticSectionAdded {
-                section: name.to_string(),
-            });
         }
     }
 }

@@ -28,6 +28,57 @@ impl Names {
     }
 }
 
+/// The loader's rule for static address sections: a swap keeps each of
+/// them where it is, with what it holds, so both versions have the same
+/// static sections and every object stays in the one it was in. A
+/// `SectionChange` is one way two versions break the rule; `modswap
+/// verify` finds them in built images, `modswap handler` in the sources.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SectionChange {
+    /// The new version has a static section the old one does not.
+    Added { new: String },
+    /// The old version has a static section the new one does not.
+    Dropped { old: String },
+    /// An object is in another static section in the new version.
+    Moved { old: String, new: String },
+}
+
+impl SectionChange {
+    /// How one object's static section (`None`: it is in none) changes
+    /// from `old` to `new`, if that breaks the rule.
+    pub fn between(old: Option<&str>, new: Option<&str>) -> Option<SectionChange> {
+        match (old, new) {
+            (None, None) => None,
+            (Some(o), Some(n)) if o == n => None,
+            (None, Some(n)) => Some(SectionChange::Added { new: n.into() }),
+            (Some(o), None) => Some(SectionChange::Dropped { old: o.into() }),
+            (Some(o), Some(n)) => Some(SectionChange::Moved {
+                old: o.into(),
+                new: n.into(),
+            }),
+        }
+    }
+
+    /// How the set of static sections changes from `old` to `new`: every
+    /// section added or dropped, sorted.
+    pub fn between_sets<'s>(
+        old: impl IntoIterator<Item = &'s str>,
+        new: impl IntoIterator<Item = &'s str>,
+    ) -> Vec<SectionChange> {
+        let old: std::collections::BTreeSet<&str> = old.into_iter().collect();
+        let new: std::collections::BTreeSet<&str> = new.into_iter().collect();
+        let dropped = old
+            .difference(&new)
+            .map(|o| SectionChange::Dropped { old: o.to_string() });
+        let added = new
+            .difference(&old)
+            .map(|n| SectionChange::Added { new: n.to_string() });
+        let mut v: Vec<SectionChange> = dropped.chain(added).collect();
+        v.sort();
+        v
+    }
+}
+
 fn define(name: &str) -> Option<&'static str> {
     MODSWAP_H.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("#define")?.trim_start();
@@ -76,5 +127,32 @@ mod tests {
         assert!(n.abi_version >= 1);
         assert!(n.is_static(".static_old.vfat_fs_type"));
         assert!(!n.is_static(".data"));
+    }
+
+    #[test]
+    fn section_changes_break_the_rule() {
+        use SectionChange::*;
+        let (a, b) = (".static_old.a", ".static_old.b");
+        assert_eq!(SectionChange::between(None, None), None);
+        assert_eq!(SectionChange::between(Some(a), Some(a)), None);
+        assert_eq!(
+            SectionChange::between(None, Some(a)),
+            Some(Added { new: a.into() })
+        );
+        assert_eq!(
+            SectionChange::between(Some(a), None),
+            Some(Dropped { old: a.into() })
+        );
+        assert_eq!(
+            SectionChange::between(Some(a), Some(b)),
+            Some(Moved {
+                old: a.into(),
+                new: b.into()
+            })
+        );
+        assert_eq!(
+            SectionChange::between_sets([a, ".static_new.c"], [b, ".static_new.c"]),
+            [Added { new: b.into() }, Dropped { old: a.into() }]
+        );
     }
 }
