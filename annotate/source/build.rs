@@ -34,13 +34,8 @@ fn main() {
     }
     files.sort();
     // FNV-1a, 64 bit, over each file's path (relative) and bytes.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = modswap_util::Fnv64::new();
+    let mut feed = |bytes: &[u8]| h.write(bytes);
     for f in &files {
         feed(
             f.strip_prefix(&root)
@@ -52,5 +47,5 @@ fn main() {
         feed(&std::fs::read(f).unwrap_or_default());
         feed(&[0]);
     }
-    println!("cargo:rustc-env=MODSWAP_IR_SOURCES={h:016x}");
+    println!("cargo:rustc-env=MODSWAP_IR_SOURCES={:016x}", h.finish());
 }

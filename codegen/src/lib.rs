@@ -201,7 +201,10 @@ pub fn write_handler_with(plan: &plan::Plan, path: &Path, opts: &WriteOptions) -
         text,
     };
     if !written.unchanged {
-        write_atomic(path, &written.text)?;
+        modswap_util::write_atomic(path, written.text.as_bytes()).map_err(|cause| Error::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
     }
     Ok(written)
 }
@@ -234,27 +237,5 @@ fn decide(
         let body = code.lines().map(|l| format!("{indent}{l}")).collect();
         kept.insert(id.clone(), body);
     }
-    Ok(())
-}
-
-/// Writes `text` to `path` through a temporary file in the same directory.
-pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let io = |cause| Error::Io {
-        path: path.to_path_buf(),
-        cause,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".modswap-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(text.as_bytes()).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }

@@ -27,7 +27,7 @@
 //!   markers are broken), or when the file was not generated at all;
 //!   `--force` overrides each refusal.
 
-use crate::util::Fnv64;
+use modswap_util::Fnv64;
 use std::collections::BTreeMap;
 
 pub const CHECKSUM_TAG: &str = "modswap-checksum:";

@@ -24,10 +24,10 @@
 //! wherever it was built).
 
 use crate::error::{Error, Result, Side};
-use crate::util::Fnv64;
 use modswap_ir::Program;
 use modswap_kbuild::{self as kbuild, ModuleDir};
 use modswap_source as source;
+use modswap_util::Fnv64;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

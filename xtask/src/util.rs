@@ -95,14 +95,7 @@ pub fn output(cmd: Cmd) -> Result<Output> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent")?;
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
+    modswap_util::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The median of `v` (the upper one of an even count); NaN when empty, so

@@ -122,59 +122,24 @@ impl Rewrite {
     /// Writes every edit. Each file is written to a temporary file next to
     /// it first; only when all are written are they renamed into place.
     pub fn apply(&self) -> Result<(), Error> {
-        let mut temps: Vec<(PathBuf, &Path)> = Vec::new();
-        let result = (|| {
-            for e in &self.edits {
-                let tmp = temp_name(&e.path);
-                let perms = std::fs::metadata(&e.path)
-                    .map_err(|source| Error::Io {
-                        path: e.path.clone(),
-                        source,
-                    })?
-                    .permissions();
-                write_synced(&tmp, e.new.as_bytes()).map_err(|source| Error::Io {
-                    path: tmp.clone(),
-                    source,
-                })?;
-                temps.push((tmp.clone(), &e.path));
-                std::fs::set_permissions(&tmp, perms).map_err(|source| Error::Io {
-                    path: tmp.clone(),
-                    source,
-                })?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            for (t, _) in &temps {
-                let _ = std::fs::remove_file(t);
-            }
-            return Err(e);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let mut staged = Vec::new();
+        for e in &self.edits {
+            // The file must still be there (its permissions carry over).
+            std::fs::metadata(&e.path).map_err(io(&e.path))?;
+            let s = modswap_util::Staged::new(&e.path, e.new.as_bytes()).map_err(io(&e.path))?;
+            staged.push(s);
         }
-        for (i, (tmp, path)) in temps.iter().enumerate() {
-            if let Err(source) = std::fs::rename(tmp, path) {
-                for (t, _) in &temps[i..] {
-                    let _ = std::fs::remove_file(t);
-                }
-                return Err(Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+        // A failed rename drops (and so removes) the temporaries left.
+        for s in staged {
+            let path = s.path().to_path_buf();
+            s.commit().map_err(io(&path))?;
         }
         Ok(())
     }
-}
-
-fn temp_name(p: &Path) -> PathBuf {
-    let name = p.file_name().unwrap_or_default().to_string_lossy();
-    p.with_file_name(format!(".{name}.modswap-tmp"))
-}
-
-fn write_synced(p: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(p)?;
-    f.write_all(data)?;
-    f.sync_all()
 }
 
 /// One text edit: replace `len` bytes at `at` with `text`.

@@ -19,6 +19,7 @@ use super::{parse_one, Diag, Error, Job, JobResult};
 use modswap_clang::Index;
 use modswap_ir::{TypeTable, Unit};
 use modswap_kbuild::{ModuleDir, Source};
+use modswap_util::Fnv64;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,18 +74,8 @@ fn toolkit_id() -> String {
     )
 }
 
-/// FNV-1a (64 bit) of a file's bytes, as hex.
-fn digest(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
 fn digest_file(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|b| digest(&b))
+    std::fs::read(path).ok().map(|b| Fnv64::hex(&b))
 }
 
 /// Parses the one C file `source` of `md` (its Kbuild command must exist;
@@ -145,28 +136,11 @@ pub fn write_unit(md: &ModuleDir, source: &Path) -> Result<PathBuf, Error> {
     };
     let path = facts_file(src);
     let text = serde_json::to_string(&facts).expect("facts serialize");
-    write_atomic(&path, text.as_bytes()).map_err(|e| modswap_kbuild::Error::Io {
+    modswap_util::write_atomic(&path, text.as_bytes()).map_err(|e| modswap_kbuild::Error::Io {
         path: path.clone(),
         source: e,
     })?;
     Ok(path)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let r = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
 }
 
 /// The saved parse of `job`, if its facts file still describes it.
