@@ -33,6 +33,8 @@
 mod compile;
 mod evidence;
 mod graph;
+#[cfg(test)]
+mod tests;
 
 use super::index::{FId, GId, Index};
 use modswap_ir::kernel::{kernel_section, BUILTIN_NO_ESCAPE, BUILTIN_PASS};
