@@ -15,6 +15,7 @@
 //! beyond compile commands, nor of ELF or the IR).
 
 pub mod cmd;
+mod derive;
 pub mod makefile;
 
 pub use cmd::CompileCommand;
