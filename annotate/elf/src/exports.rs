@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use super::reader::Parts;
+use super::parts::Parts;
 use super::{Export, ExportEncoding, Place, Relocation};
 
 /// Size of one `struct kernel_symbol` with PREL32 fields.

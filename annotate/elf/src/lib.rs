@@ -32,6 +32,7 @@
 pub mod error;
 mod exports;
 mod modinfo;
+mod parts;
 mod reader;
 mod refs;
 pub mod verify;
@@ -329,10 +330,7 @@ impl Object {
     }
 
     pub fn section(&self, index: u32) -> Option<&Section> {
-        // Sections are stored in index order starting at 1.
-        self.sections
-            .get((index as usize).wrapping_sub(1))
-            .filter(|s| s.index == index)
+        parts::section_at(&self.sections, index)
     }
 
     pub fn section_by_name(&self, name: &str) -> Option<&Section> {
@@ -340,9 +338,7 @@ impl Object {
     }
 
     pub fn symbol(&self, index: u32) -> Option<&Symbol> {
-        self.symbols
-            .get((index as usize).wrapping_sub(1))
-            .filter(|s| s.index == index)
+        parts::symbol_at(&self.symbols, index)
     }
 
     /// Defined symbols named `name` (locals can repeat across translation units).

@@ -1,7 +1,7 @@
 //! The module's identity: `.modinfo`, `.gnu.linkonce.this_module`, and
 //! modswap's `.modswap.info` marker.
 
-use super::reader::Parts;
+use super::parts::Parts;
 use super::Module;
 use modswap_ir::sections::names;
 

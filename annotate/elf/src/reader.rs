@@ -11,42 +11,11 @@ use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
 use object::LittleEndian as LE;
 use std::path::Path;
 
+use super::parts::Parts;
 use super::{
     exports, modinfo, refs, Binding, Import, Object, Place, Relocation, Section, Symbol, SymbolKind,
 };
 use crate::error::{Error, Result};
-
-/// The tables of a parsed file plus the raw bytes of every section, indexed
-/// by section index (empty for `SHT_NOBITS` and the null section).
-pub(super) struct Parts<'a> {
-    pub sections: Vec<Section>,
-    pub symbols: Vec<Symbol>,
-    pub relocations: Vec<Relocation>,
-    pub contents: Vec<&'a [u8]>,
-}
-
-impl<'a> Parts<'a> {
-    pub fn section(&self, index: u32) -> Option<&Section> {
-        self.sections
-            .get((index as usize).wrapping_sub(1))
-            .filter(|s| s.index == index)
-    }
-
-    pub fn section_by_name(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name == name)
-    }
-
-    /// The bytes of section `index` (empty for NOBITS or an unknown index).
-    pub fn bytes(&self, index: u32) -> &'a [u8] {
-        self.contents.get(index as usize).copied().unwrap_or(&[])
-    }
-
-    pub fn symbol(&self, index: u32) -> Option<&Symbol> {
-        self.symbols
-            .get((index as usize).wrapping_sub(1))
-            .filter(|s| s.index == index)
-    }
-}
 
 /// The size of `Elf64_Ehdr`.
 const EHDR_SIZE: usize = 64;

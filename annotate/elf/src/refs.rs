@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use object::elf;
 
-use super::reader::Parts;
+use super::parts::Parts;
 use super::{x86, DataSymbol, Origin, Placement, Reference, Section, SymbolKind, Use};
 use super::{Place, THIS_MODULE_SECTION};
 use modswap_ir::sections::names;
