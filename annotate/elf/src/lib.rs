@@ -110,9 +110,6 @@ impl Section {
     pub fn is_alloc(&self) -> bool {
         self.flags.contains('A')
     }
-    pub fn is_write(&self) -> bool {
-        self.flags.contains('W')
-    }
     pub fn is_exec(&self) -> bool {
         self.flags.contains('X')
     }
@@ -178,12 +175,6 @@ pub struct Symbol {
 impl Symbol {
     pub fn is_defined(&self) -> bool {
         self.place != Place::Undefined
-    }
-    pub fn section_index(&self) -> Option<u32> {
-        match self.place {
-            Place::Section(i) => Some(i),
-            _ => None,
-        }
     }
 }
 
@@ -355,15 +346,6 @@ impl Object {
                 && !matches!(s.kind, SymbolKind::Section | SymbolKind::File)
                 && !s.name.is_empty()
         })
-    }
-
-    /// Relocations that patch section `index`.
-    pub fn relocations_of(&self, index: u32) -> impl Iterator<Item = &Relocation> {
-        self.relocations.iter().filter(move |r| r.section == index)
-    }
-
-    pub fn data_symbol(&self, name: &str) -> Option<&DataSymbol> {
-        self.data.iter().find(|d| d.name == name)
     }
 
     /// The module's static sections: `.static_old.*`, `.static_new.*` and

@@ -2,9 +2,9 @@
 //! the passes that derive the rest of the model (`modinfo`, `exports`,
 //! `refs`) read. The index lookups are the ones [`Object`] answers with.
 
-use super::{Relocation, Section, Symbol};
 #[cfg(doc)]
 use super::Object;
+use super::{Relocation, Section, Symbol};
 
 /// Section `index` of `sections` (stored in index order from 1).
 pub(crate) fn section_at(sections: &[Section], index: u32) -> Option<&Section> {
