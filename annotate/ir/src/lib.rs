@@ -18,6 +18,7 @@
 //! an external build) keep their absolute path.
 
 mod body;
+pub mod cdecl;
 pub mod class;
 mod init;
 pub mod kernel;
