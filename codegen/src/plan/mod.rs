@@ -138,26 +138,74 @@ pub fn plan(pair: &Pair, new_classes: &Classes) -> Result<Plan> {
         loop_depth: 0,
         not_analysed: 0,
     };
-    // Old globals by key, for pairing; names, for `_old_` ambiguity.
-    let mut old_by_key: BTreeMap<&str, Vec<(&Unit, &Global)>> = BTreeMap::new();
-    let mut old_names: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for u in &om.units {
-        for g in &u.globals {
-            old_by_key.entry(&g.key).or_default().push((u, g));
-            if g.function.is_none() {
-                old_names
-                    .entry(&g.name)
-                    .or_default()
-                    .push(rel_to(&u.file, &old_p.dir));
-            }
-        }
-    }
+    let old = OldGlobals::new(om, &old_p.dir);
     let mut paired: BTreeSet<(String, String)> = BTreeSet::new();
     let mut units = Vec::new();
     for u in &nm.units {
-        let file = rel_to(&u.file, &new_p.dir);
+        units.push(b.unit(u, &new_p.dir, &old, new_classes, &mut paired));
+    }
+    b.removed_globals(om, &old_p.dir, &paired);
+    if !b.problems.is_empty() {
+        return Err(Error::Plan {
+            module: pair.module.clone(),
+            problems: b.problems.iter().map(ToString::to_string).collect(),
+        });
+    }
+    Ok(b.finish(pair, units))
+}
+
+/// The old version's globals by key, for pairing, and by name, for
+/// `_old_` ambiguity.
+struct OldGlobals<'a> {
+    dir: &'a str,
+    by_key: BTreeMap<&'a str, Vec<(&'a Unit, &'a Global)>>,
+    names: BTreeMap<&'a str, Vec<String>>,
+}
+
+impl<'a> OldGlobals<'a> {
+    fn new(om: &'a Module, dir: &'a str) -> Self {
+        let mut by_key: BTreeMap<&str, Vec<(&Unit, &Global)>> = BTreeMap::new();
+        let mut names: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for u in &om.units {
+            for g in &u.globals {
+                by_key.entry(&g.key).or_default().push((u, g));
+                if g.function.is_none() {
+                    names.entry(&g.name).or_default().push(rel_to(&u.file, dir));
+                }
+            }
+        }
+        OldGlobals { dir, by_key, names }
+    }
+
+    /// The old global paired with new global `g` of unit `file`.
+    fn pair(&self, g: &Global, file: &str) -> Option<(&'a Unit, &'a Global)> {
+        match self.by_key.get(g.key.as_str()).map(Vec::as_slice) {
+            Some([one]) => Some(*one),
+            Some(many) => many
+                .iter()
+                .find(|(ou, _)| rel_to(&ou.file, self.dir) == file)
+                .copied(),
+            None => None,
+        }
+    }
+}
+
+impl<'t, 'a> Builder<'t, 'a> {
+    /// The part of the handler for new unit `u`.
+    fn unit(
+        &mut self,
+        u: &Unit,
+        new_dir: &str,
+        old: &OldGlobals<'_>,
+        new_classes: &Classes,
+        paired: &mut BTreeSet<(String, String)>,
+    ) -> UnitPlan {
+        let types = self.types;
+        let b = self;
+        let old_names = &old.names;
+        let file = rel_to(&u.file, new_dir);
         let mut part = Part {
-            decls: OldDecls::new(&types),
+            decls: OldDecls::new(types),
             externs: Vec::new(),
             body: Vec::new(),
         };
@@ -166,14 +214,7 @@ pub fn plan(pair: &Pair, new_classes: &Classes) -> Result<Plan> {
                 b.skipped += 1;
                 continue;
             }
-            let old = match old_by_key.get(g.key.as_str()).map(Vec::as_slice) {
-                Some([one]) => Some(*one),
-                Some(many) => many
-                    .iter()
-                    .find(|(ou, _)| rel_to(&ou.file, &old_p.dir) == file)
-                    .copied(),
-                None => None,
-            };
+            let old = old.pair(g, &file);
             if let Some((ou, og)) = old {
                 paired.insert((ou.file.clone(), og.key.clone()));
             }
@@ -201,7 +242,7 @@ pub fn plan(pair: &Pair, new_classes: &Classes) -> Result<Plan> {
             externs,
             body,
         } = part;
-        units.push(UnitPlan {
+        UnitPlan {
             file: file.clone(),
             stem: c_ident(
                 std::path::Path::new(&file)
@@ -214,74 +255,78 @@ pub fn plan(pair: &Pair, new_classes: &Classes) -> Result<Plan> {
             defs: decls.defs,
             externs,
             body,
-        });
+        }
     }
-    // Removed globals.
-    for u in &om.units {
-        for g in &u.globals {
-            if is_bookkeeping(g) || paired.contains(&(u.file.clone(), g.key.clone())) {
-                continue;
-            }
-            let at = format!("{}:{}", rel_to(&u.file, &old_p.dir), g.loc.line);
-            b.removed.push(format!("{} (old {at})", g.key));
-            if let Some(s) = static_section(g) {
-                b.problems.push(Incompatible::Removed {
-                    key: g.key.clone(),
-                    at,
-                    section: s.to_string(),
-                });
+
+    /// The old version's globals the new one lacks (a problem when they are in
+    /// a static section).
+    fn removed_globals(&mut self, om: &Module, old_dir: &str, paired: &BTreeSet<(String, String)>) {
+        let b = self;
+        for u in &om.units {
+            for g in &u.globals {
+                if is_bookkeeping(g) || paired.contains(&(u.file.clone(), g.key.clone())) {
+                    continue;
+                }
+                let at = format!("{}:{}", rel_to(&u.file, old_dir), g.loc.line);
+                b.removed.push(format!("{} (old {at})", g.key));
+                if let Some(s) = static_section(g) {
+                    b.problems.push(Incompatible::Removed {
+                        key: g.key.clone(),
+                        at,
+                        section: s.to_string(),
+                    });
+                }
             }
         }
     }
-    if !b.problems.is_empty() {
-        return Err(Error::Plan {
-            module: pair.module.clone(),
-            problems: b.problems.iter().map(ToString::to_string).collect(),
-        });
-    }
-    if b.not_analysed > 0 {
-        b.notes.push(format!(
-            "{} unmarked global(s) were not classified (no analysis available): they are \
+
+    /// The plan, from the units' parts and what the globals added up to.
+    fn finish(self, pair: &Pair, units: Vec<UnitPlan>) -> Plan {
+        let mut b = self;
+        if b.not_analysed > 0 {
+            b.notes.push(format!(
+                "{} unmarked global(s) were not classified (no analysis available): they are \
              treated as `none` and not transferred",
-            b.not_analysed
-        ));
-    }
-    // Keep the units that have something, and always the first.
-    let mut kept: Vec<UnitPlan> = Vec::new();
-    for (i, u) in units.into_iter().enumerate() {
-        if i == 0 || !u.body.is_empty() || !u.externs.is_empty() || !u.defs.is_empty() {
-            kept.push(u);
+                b.not_analysed
+            ));
+        }
+        // Keep the units that have something, and always the first.
+        let mut kept: Vec<UnitPlan> = Vec::new();
+        for (i, u) in units.into_iter().enumerate() {
+            if i == 0 || !u.body.is_empty() || !u.externs.is_empty() || !u.defs.is_empty() {
+                kept.push(u);
+            }
+        }
+        if kept.len() > 1 && kept[0].body.is_empty() && kept[0].externs.is_empty() {
+            kept.remove(0);
+        }
+        b.notes.sort();
+        b.notes.dedup();
+        let counts = [
+            Class::StaticOld,
+            Class::StaticNew,
+            Class::Transfer,
+            Class::None,
+        ]
+        .into_iter()
+        .map(|c| (c, b.counts.get(&c).copied().unwrap_or(0)))
+        .collect();
+        Plan {
+            module: pair.module.clone(),
+            modname: b.nm.modname.clone(),
+            old: pair.old.id.clone(),
+            new: pair.new.id.clone(),
+            units: kept,
+            globals: b.globals,
+            counts,
+            skipped: b.skipped,
+            added: b.added,
+            removed: b.removed,
+            type_changes: b.type_changes,
+            notes: b.notes,
+            todos: b.todos,
         }
     }
-    if kept.len() > 1 && kept[0].body.is_empty() && kept[0].externs.is_empty() {
-        kept.remove(0);
-    }
-    b.notes.sort();
-    b.notes.dedup();
-    let counts = [
-        Class::StaticOld,
-        Class::StaticNew,
-        Class::Transfer,
-        Class::None,
-    ]
-    .into_iter()
-    .map(|c| (c, b.counts.get(&c).copied().unwrap_or(0)))
-    .collect();
-    Ok(Plan {
-        module: pair.module.clone(),
-        modname: nm.modname.clone(),
-        old: pair.old.id.clone(),
-        new: pair.new.id.clone(),
-        units: kept,
-        globals: b.globals,
-        counts,
-        skipped: b.skipped,
-        added: b.added,
-        removed: b.removed,
-        type_changes: b.type_changes,
-        notes: b.notes,
-        todos: b.todos,
-    })
 }
 
 fn static_section(g: &Global) -> Option<&str> {
