@@ -218,7 +218,34 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Object> {
     let header =
         elf::FileHeader64::<LE>::parse(bytes).map_err(|e| malformed(format!("ELF header: {e}")))?;
     let endian = LE;
-    let machine = header.e_machine(endian);
+    check_target(
+        header.e_machine(endian),
+        header.e_type(endian),
+        &unsupported,
+    )?;
+    let table = header
+        .sections(endian, bytes)
+        .map_err(|e| malformed(format!("section headers: {e}")))?;
+    if table.is_empty() {
+        return Err(malformed("no section headers".into()));
+    }
+    let (sections, contents) = read_sections(&table, bytes, &malformed)?;
+    let symbols = read_symbols(&table, bytes, &sections, &malformed)?;
+    let relocations =
+        read_relocations(&table, bytes, &sections, &symbols, &malformed, &unsupported)?;
+    Ok(derive(Parts {
+        sections,
+        symbols,
+        relocations,
+        contents,
+    }))
+}
+
+type Table<'data> = object::read::elf::SectionTable<'data, elf::FileHeader64<LE>>;
+type Fail<'f> = &'f dyn Fn(String) -> Error;
+
+/// Only relocatable x86_64 objects.
+fn check_target(machine: u16, etype: u16, unsupported: Fail<'_>) -> Result<()> {
     if machine != elf::EM_X86_64 {
         let what = match machine {
             elf::EM_386 => "i386".to_string(),
@@ -231,7 +258,6 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Object> {
         };
         return Err(unsupported(format!("machine is {what}, not x86_64")));
     }
-    let etype = header.e_type(endian);
     if etype != elf::ET_REL {
         let what = match etype {
             elf::ET_EXEC => "an executable (ET_EXEC)".to_string(),
@@ -243,16 +269,17 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Object> {
             "{what}, not a relocatable object (.o or .ko)"
         )));
     }
+    Ok(())
+}
 
-    let table = header
-        .sections(endian, bytes)
-        .map_err(|e| malformed(format!("section headers: {e}")))?;
-    if table.is_empty() {
-        return Err(malformed("no section headers".into()));
-    }
+/// Sections: names, headers, and contents, each checked against the file.
+fn read_sections<'data>(
+    table: &Table<'data>,
+    bytes: &'data [u8],
+    malformed: Fail<'_>,
+) -> Result<(Vec<Section>, Vec<&'data [u8]>)> {
+    let endian = LE;
     let shnum = table.len();
-
-    // Sections: names, headers, and contents, each checked against the file.
     let mut sections = Vec::with_capacity(shnum.saturating_sub(1));
     let mut contents: Vec<&[u8]> = vec![&[]];
     for (index, sh) in table.enumerate().skip(1) {
@@ -296,13 +323,23 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Object> {
             relocates,
         });
     }
+    Ok((sections, contents))
+}
+
+/// The symbol table, each symbol's section checked.
+fn read_symbols(
+    table: &Table<'_>,
+    bytes: &[u8],
+    sections: &[Section],
+    malformed: Fail<'_>,
+) -> Result<Vec<Symbol>> {
+    let endian = LE;
+    let shnum = table.len();
     let section_name = |i: u32| -> Option<String> {
         sections
             .get((i as usize).wrapping_sub(1))
             .map(|s: &Section| s.name.clone())
     };
-
-    // Symbols.
     let symtabs = table
         .iter()
         .filter(|s| s.sh_type(endian) == elf::SHT_SYMTAB)
@@ -366,9 +403,21 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Object> {
             size: sym.st_size(endian),
         });
     }
-    let nsyms = symtab.len() as u32;
 
-    // Relocations.
+    Ok(symbols)
+}
+
+/// The RELA relocations, each symbol checked.
+fn read_relocations(
+    table: &Table<'_>,
+    bytes: &[u8],
+    sections: &[Section],
+    symbols: &[Symbol],
+    malformed: Fail<'_>,
+    unsupported: Fail<'_>,
+) -> Result<Vec<Relocation>> {
+    let endian = LE;
+    let nsyms = symbols.len() as u32 + 1;
     let mut relocations = Vec::new();
     for (index, sh) in table.enumerate().skip(1) {
         let i = index.0 as u32;
@@ -410,13 +459,11 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Object> {
             });
         }
     }
-    let parts = Parts {
-        sections,
-        symbols,
-        relocations,
-        contents,
-    };
+    Ok(relocations)
+}
 
+/// The model: the tables, and what the passes derive from them.
+fn derive(parts: Parts<'_>) -> Object {
     let mut warnings = Vec::new();
     let (modinfo, module) = modinfo::read(&parts, &mut warnings);
     let exports = exports::find(&parts, &mut warnings);
@@ -435,7 +482,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Object> {
     warnings.sort();
     warnings.dedup();
 
-    Ok(Object {
+    Object {
         module,
         modinfo,
         sections: parts.sections,
@@ -445,5 +492,5 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Object> {
         exports,
         data,
         warnings,
-    })
+    }
 }
