@@ -183,25 +183,7 @@ pub fn load(dir: &Path, kdir: Option<&Path>) -> Result<ModuleDir, Error> {
 /// directory for external modules; for a directory inside a configured
 /// kernel tree it may be omitted.
 pub fn discover(dir: &Path, kdir: Option<&Path>) -> Result<ModuleDir, Error> {
-    let dir = std::path::absolute(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let dir = cmd::normalize(&dir);
-    let (root, in_tree) = match kdir {
-        Some(k) => {
-            let k = cmd::normalize(&std::path::absolute(k).map_err(|source| Error::Io {
-                path: k.to_path_buf(),
-                source,
-            })?);
-            if !k.join(".config").exists() {
-                return Err(Error::BadKdir { kdir: k });
-            }
-            let inside = dir.starts_with(&k);
-            (k, inside)
-        }
-        None => (find_tree_root(&dir)?, true),
-    };
+    let (dir, root, in_tree) = locate(dir, kdir)?;
     check_kernel_version(&root)?;
     let config = read_config(&root)?;
     let makefile = ["Kbuild", "Makefile"]
@@ -213,27 +195,7 @@ pub fn discover(dir: &Path, kdir: Option<&Path>) -> Result<ModuleDir, Error> {
         path: makefile.clone(),
         source,
     })?;
-    let mut env = config.clone();
-    let rel = if in_tree {
-        dir.strip_prefix(&root)
-            .unwrap_or(&dir)
-            .display()
-            .to_string()
-    } else {
-        dir.display().to_string()
-    };
-    env.insert("src".into(), rel.clone());
-    env.insert("obj".into(), rel.clone());
-    env.insert("srctree".into(), root.display().to_string());
-    env.insert("objtree".into(), root.display().to_string());
-    if let Ok(r) = std::fs::read_to_string(root.join("include/config/kernel.release")) {
-        env.insert("KERNELRELEASE".into(), r.trim().to_string());
-    } else {
-        env.insert("KERNELRELEASE".into(), "unknown".into());
-    }
-    if !in_tree {
-        env.insert("M".into(), dir.display().to_string());
-    }
+    let env = make_env(config, &root, &dir, in_tree);
     let ev = makefile::evaluate(&text, &env);
     let mut notes: Vec<String> = ev
         .notes
@@ -241,21 +203,7 @@ pub fn discover(dir: &Path, kdir: Option<&Path>) -> Result<ModuleDir, Error> {
         .map(|(l, n)| format!("{}:{l}: {n}", makefile.display()))
         .collect();
 
-    let mut skipped = Vec::new();
-    for (var, words) in ev.with_prefix("obj-") {
-        let why = match var {
-            "obj-m" => continue,
-            "obj-y" => "built into the kernel in this configuration, not a module",
-            "obj-" | "obj-n" => "not enabled in this configuration",
-            _ => continue,
-        };
-        for w in words.iter().filter(|w| w.ends_with(".o")) {
-            skipped.push((w.trim_end_matches(".o").to_string(), why.to_string()));
-        }
-    }
-    skipped.sort();
-    skipped.dedup();
-
+    let skipped = skipped(&ev);
     let mut modules = Vec::new();
     let mut seen = BTreeSet::new();
     for word in ev.words("obj-m") {
@@ -271,58 +219,13 @@ pub fn discover(dir: &Path, kdir: Option<&Path>) -> Result<ModuleDir, Error> {
         if !seen.insert(stem.to_string()) {
             continue;
         }
-        let mut objs: Vec<String> = ["-y", "-objs", "-m"]
-            .iter()
-            .flat_map(|suf| ev.words(&format!("{stem}{suf}")))
-            .collect();
-        if objs.is_empty() {
-            objs.push(word.clone());
-        }
-        let mut dedup = BTreeSet::new();
-        objs.retain(|o| dedup.insert(o.clone()));
-        let from_mod = read_mod_file(&dir, &root, stem, in_tree);
-        if let Some(built) = &from_mod {
-            let listed: BTreeSet<PathBuf> = objs.iter().map(|o| dir.join(o)).collect();
-            let built_set: BTreeSet<PathBuf> = built.iter().cloned().collect();
-            if listed != built_set {
-                notes.push(format!(
-                    "{}: the Makefile evaluates to other objects for {stem} than Kbuild built \
-                     ({stem}.mod); using Kbuild's list",
-                    makefile.display()
-                ));
-            }
-        }
-        let objects: Vec<PathBuf> = match from_mod {
-            Some(b) => b,
-            None => objs.iter().map(|o| dir.join(o)).collect(),
+        let at = Where {
+            dir: &dir,
+            root: &root,
+            in_tree,
+            makefile: &makefile,
         };
-        let mut sources = Vec::new();
-        for object in objects {
-            let c = object.with_extension("c");
-            if !c.exists() {
-                let kind = if object.with_extension("S").exists() {
-                    "an assembly source"
-                } else {
-                    "no C source"
-                };
-                notes.push(format!(
-                    "{}: {} has {kind}; its globals are not analysed from source",
-                    stem,
-                    object.display()
-                ));
-                continue;
-            }
-            sources.push(Source {
-                path: c,
-                object,
-                command: None,
-            });
-        }
-        modules.push(ModuleSpec {
-            name: stem.to_string(),
-            modname: stem.replace('-', "_"),
-            sources,
-        });
+        modules.push(module_spec(&ev, &at, stem, &word, &mut notes));
     }
     if modules.is_empty() {
         let skipped_text = if skipped.is_empty() {
@@ -352,6 +255,154 @@ pub fn discover(dir: &Path, kdir: Option<&Path>) -> Result<ModuleDir, Error> {
         skipped,
         notes,
     })
+}
+
+/// The module directory, absolute, and the kernel tree it is built
+/// against: `kdir` when given (an external module unless `dir` is inside
+/// it), else the tree `dir` is in.
+fn locate(dir: &Path, kdir: Option<&Path>) -> Result<(PathBuf, PathBuf, bool), Error> {
+    let dir = std::path::absolute(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let dir = cmd::normalize(&dir);
+    let (root, in_tree) = match kdir {
+        Some(k) => {
+            let k = cmd::normalize(&std::path::absolute(k).map_err(|source| Error::Io {
+                path: k.to_path_buf(),
+                source,
+            })?);
+            if !k.join(".config").exists() {
+                return Err(Error::BadKdir { kdir: k });
+            }
+            let inside = dir.starts_with(&k);
+            (k, inside)
+        }
+        None => (find_tree_root(&dir)?, true),
+    };
+    Ok((dir, root, in_tree))
+}
+
+/// The variables the directory's makefile is evaluated with: the
+/// configuration, and what Kbuild sets.
+fn make_env(
+    config: BTreeMap<String, String>,
+    root: &Path,
+    dir: &Path,
+    in_tree: bool,
+) -> BTreeMap<String, String> {
+    let mut env = config;
+    let rel = if in_tree {
+        dir.strip_prefix(root).unwrap_or(dir).display().to_string()
+    } else {
+        dir.display().to_string()
+    };
+    env.insert("src".into(), rel.clone());
+    env.insert("obj".into(), rel.clone());
+    env.insert("srctree".into(), root.display().to_string());
+    env.insert("objtree".into(), root.display().to_string());
+    if let Ok(r) = std::fs::read_to_string(root.join("include/config/kernel.release")) {
+        env.insert("KERNELRELEASE".into(), r.trim().to_string());
+    } else {
+        env.insert("KERNELRELEASE".into(), "unknown".into());
+    }
+    if !in_tree {
+        env.insert("M".into(), dir.display().to_string());
+    }
+    env
+}
+
+/// The objects the makefile names that this configuration does not build
+/// as modules, with why.
+fn skipped(ev: &makefile::Evaluated) -> Vec<(String, String)> {
+    let mut skipped = Vec::new();
+    for (var, words) in ev.with_prefix("obj-") {
+        let why = match var {
+            "obj-m" => continue,
+            "obj-y" => "built into the kernel in this configuration, not a module",
+            "obj-" | "obj-n" => "not enabled in this configuration",
+            _ => continue,
+        };
+        for w in words.iter().filter(|w| w.ends_with(".o")) {
+            skipped.push((w.trim_end_matches(".o").to_string(), why.to_string()));
+        }
+    }
+    skipped.sort();
+    skipped.dedup();
+
+    skipped
+}
+
+/// Where a module directory is, for [`module_spec`].
+struct Where<'a> {
+    dir: &'a Path,
+    root: &'a Path,
+    in_tree: bool,
+    makefile: &'a Path,
+}
+
+/// Module `stem` (`obj-m += word`): its objects (Kbuild's `.mod` list when
+/// it was built, else the makefile's) and their C sources.
+fn module_spec(
+    ev: &makefile::Evaluated,
+    at: &Where<'_>,
+    stem: &str,
+    word: &str,
+    notes: &mut Vec<String>,
+) -> ModuleSpec {
+    let (dir, root, in_tree, makefile) = (at.dir, at.root, at.in_tree, at.makefile);
+    let mut objs: Vec<String> = ["-y", "-objs", "-m"]
+        .iter()
+        .flat_map(|suf| ev.words(&format!("{stem}{suf}")))
+        .collect();
+    if objs.is_empty() {
+        objs.push(word.to_string());
+    }
+    let mut dedup = BTreeSet::new();
+    objs.retain(|o| dedup.insert(o.clone()));
+    let from_mod = read_mod_file(dir, root, stem, in_tree);
+    if let Some(built) = &from_mod {
+        let listed: BTreeSet<PathBuf> = objs.iter().map(|o| dir.join(o)).collect();
+        let built_set: BTreeSet<PathBuf> = built.iter().cloned().collect();
+        if listed != built_set {
+            notes.push(format!(
+                "{}: the Makefile evaluates to other objects for {stem} than Kbuild built \
+                 ({stem}.mod); using Kbuild's list",
+                makefile.display()
+            ));
+        }
+    }
+    let objects: Vec<PathBuf> = match from_mod {
+        Some(b) => b,
+        None => objs.iter().map(|o| dir.join(o)).collect(),
+    };
+    let mut sources = Vec::new();
+    for object in objects {
+        let c = object.with_extension("c");
+        if !c.exists() {
+            let kind = if object.with_extension("S").exists() {
+                "an assembly source"
+            } else {
+                "no C source"
+            };
+            notes.push(format!(
+                "{}: {} has {kind}; its globals are not analysed from source",
+                stem,
+                object.display()
+            ));
+            continue;
+        }
+        sources.push(Source {
+            path: c,
+            object,
+            command: None,
+        });
+    }
+    ModuleSpec {
+        name: stem.to_string(),
+        modname: stem.replace('-', "_"),
+        sources,
+    }
 }
 
 impl ModuleDir {
