@@ -62,6 +62,13 @@ pub fn bench() -> Result<()> {
     println!(
         "so compare ratios measured in one run (minimums for load vs swap; medians for steps)."
     );
+    loading(&s, &h)?;
+    swapping(&h);
+    under_load(&h, hp, &built)
+}
+
+/// Table 1: loading on the stock vs the hotswap kernel.
+fn loading(s: &Report, h: &Report) -> Result<()> {
     println!();
     println!(
         "Table 1. Loading time (min of 20 load/unload cycles, finit_module as seen by the caller)"
@@ -69,15 +76,20 @@ pub fn bench() -> Result<()> {
     for m in ["fat", "vfat"] {
         let key = format!("load {m} ");
         let (ls, lh) = (
-            bench_value(&s, &key, "min_us").context("stock load figure")?,
-            bench_value(&h, &key, "min_us").context("hotswap load figure")?,
+            bench_value(s, &key, "min_us").context("stock load figure")?,
+            bench_value(h, &key, "min_us").context("hotswap load figure")?,
         );
         println!(
             "  {m:<5} stock kernel {ls:>7.0} us   hotswap kernel {lh:>7.0} us   ratio {:>6.1}%  (paper, vfat: 103.45%)",
             pct(lh, ls)
         );
     }
+    Ok(())
+}
 
+/// Tables 2, 3 and 6: an idle vfat swap against a load, its steps, and
+/// vfat's re-resolution against its resolution.
+fn swapping(h: &Report) {
     let idle_swaps = |m: &str| -> Vec<BTreeMap<String, String>> {
         h.bench
             .iter()
@@ -87,8 +99,8 @@ pub fn bench() -> Result<()> {
     };
     let col =
         |m: &str, key: &str| median(idle_swaps(m).iter().filter_map(|f| num(f, key)).collect());
-    let load_vfat = bench_value(&h, "load vfat ", "min_us").unwrap_or(f64::NAN);
-    let load_vfat_median = bench_value(&h, "load vfat ", "median_us").unwrap_or(f64::NAN);
+    let load_vfat = bench_value(h, "load vfat ", "min_us").unwrap_or(f64::NAN);
+    let load_vfat_median = bench_value(h, "load vfat ", "median_us").unwrap_or(f64::NAN);
     let swap_vfat = idle_swaps("vfat")
         .iter()
         .filter_map(|f| num(f, "us"))
@@ -137,24 +149,27 @@ pub fn bench() -> Result<()> {
     println!(
         "  machine stopped {:.1} us; under load (experiment, median): vfat {:.1} ms, fat {:.1} ms, quiescence {:.1} us",
         col("vfat", "stopped_ns") / 1e3,
-        swap_col(&h, "vfat", "total_ns") / 1e6,
-        swap_col(&h, "fat", "total_ns") / 1e6,
-        swap_col(&h, "fat", "quiescence_ns") / 1e3
+        swap_col(h, "vfat", "total_ns") / 1e6,
+        swap_col(h, "fat", "total_ns") / 1e6,
+        swap_col(h, "fat", "quiescence_ns") / 1e3
     );
 
     println!();
     println!("Table 6. vfat's symbols: dynamic re-resolution (a fat swap re-links vfat) vs normal resolution");
     let relink = col("fat", "relink_ns");
-    let normal = bench_word(&h, "resolve vfat").unwrap_or(f64::NAN);
+    let normal = bench_word(h, "resolve vfat").unwrap_or(f64::NAN);
     println!(
         "  dynamic re-resolution {:.1} us, normal resolution at load {:.1} us: {:.1}%  (paper: 35.03%)",
         relink / 1e3,
         normal / 1e3,
         pct(relink, normal)
     );
+}
 
+/// Requests per second around the swaps, and the memory kept per module.
+fn under_load(h: &Report, hp: Params, built: &crate::e2e::Built) -> Result<()> {
     println!();
-    if let Some((b, d, a)) = rates(&h) {
+    if let Some((b, d, a)) = rates(h) {
         println!(
             "Requests/s with {} clients: {b:.1} before, {d:.1} while swapping ({:.0}% of before), {a:.1} after",
             hp.clients,
@@ -177,7 +192,7 @@ pub fn bench() -> Result<()> {
     println!();
     println!("Memory kept per module for hotswapping (paper: up to 2x the binary, the object file is kept)");
     for m in ["fat", "vfat", "msdos", "bfs"] {
-        let kept = bench_word(&h, &format!("kept {m}")).unwrap_or(f64::NAN);
+        let kept = bench_word(h, &format!("kept {m}")).unwrap_or(f64::NAN);
         let size = std::fs::metadata(built.ko(m, "v1")?)?.len() as f64;
         println!(
             "  {m:<5} {kept:>7.0} bytes for a {size:>7.0}-byte .ko ({:.1}%)",
