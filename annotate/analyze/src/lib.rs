@@ -263,18 +263,7 @@ fn decide(ix: &Index<'_>, fl: &Flows<'_>, g: GId) -> GlobalAnalysis {
     };
     // Objects that do not exist any more when a swap happens.
     if let Some(sec) = &gl.section {
-        let gone = if sec.starts_with(".init.") {
-            Some("init-only data: freed after the module's init, before any swap")
-        } else if sec.starts_with(".exit.") {
-            Some("exit-only data: used when the module is removed, never across a swap")
-        } else if sec.starts_with(".discard") {
-            Some("discarded at link time: not in the loaded module")
-        } else if sec == ".modinfo" {
-            Some("module information: read by the loader at load time, not kept in memory")
-        } else {
-            None
-        };
-        if let Some(why) = gone {
+        if let Some(why) = modswap_ir::kernel::gone_before_swap(sec) {
             out.reason = format!("in section {sec}, {why}");
             out.evidence
                 .push(ev(&gl.loc.file, gl.loc.line, format!("placed in {sec}")));
@@ -323,47 +312,7 @@ fn decide(ix: &Index<'_>, fl: &Flows<'_>, g: GId) -> GlobalAnalysis {
     // Mutation by the kernel. An object of size 0 (a `lock_class_key`
     // without lockdep) has no content to change.
     if out.escapes && !gl.is_const && gl.size != Some(0) {
-        let why = if let Some(st) = state::kernel_state(types, gl.ty) {
-            Some((
-                format!("it holds kernel state the kernel updates in place: {st}"),
-                ev(
-                    &gl.loc.file,
-                    gl.loc.line,
-                    format!("holds kernel state the kernel updates in place: {st}"),
-                ),
-            ))
-        } else if let Some(s) = fl.writable_escape.get(&o) {
-            // Where the pointer leaves; for an object held by an escaping
-            // one, where it is put there (the first step of its chain).
-            let chain = fl.chain(o, s);
-            let at = if s.text.is_empty() {
-                chain.first().cloned()
-            } else {
-                Some((s.file.clone(), s.line, s.text.clone()))
-            };
-            at.map(|(file, line, text)| {
-                (
-                    "the kernel gets it as a pointer to non-const and may write it".to_string(),
-                    ev(
-                        &file,
-                        line,
-                        format!("the kernel gets it as a pointer to non-const and may write it ({text})"),
-                    ),
-                )
-            })
-        } else {
-            state::zero_member(types, gl.ty, gl.init.as_ref()).map(|z| {
-                (
-                    format!("the module leaves {z} zero for the kernel to fill in"),
-                    ev(
-                        &gl.loc.file,
-                        gl.loc.line,
-                        format!("the module leaves {z} zero for the kernel to fill in"),
-                    ),
-                )
-            })
-        };
-        if let Some(e) = why {
+        if let Some(e) = kernel_mutation(gl, types, fl, o) {
             out.mutated_by_kernel = true;
             mutation.push(e);
         }
@@ -375,6 +324,67 @@ fn decide(ix: &Index<'_>, fl: &Flows<'_>, g: GId) -> GlobalAnalysis {
         .unwrap_or_default();
     let mutation_summary = mutation.first().map(|(s, _)| s.clone()).unwrap_or_default();
     let mutation_ev: Vec<Evidence> = mutation.into_iter().map(|(_, e)| e).collect();
+    classify(&mut out, &escape_summary, &mutation_summary);
+    out.evidence.extend(escape_ev);
+    out.evidence.extend(mutation_ev);
+    out
+}
+
+/// Why the kernel changes `gl`'s content in place, if it does: the kernel
+/// state it holds, a pointer to non-const the kernel got, or members the
+/// module leaves zero for the kernel to fill in.
+fn kernel_mutation(
+    gl: &modswap_ir::Global,
+    types: &modswap_ir::TypeTable,
+    fl: &Flows<'_>,
+    o: Obj,
+) -> Option<(String, Evidence)> {
+    if let Some(st) = state::kernel_state(types, gl.ty) {
+        Some((
+            format!("it holds kernel state the kernel updates in place: {st}"),
+            ev(
+                &gl.loc.file,
+                gl.loc.line,
+                format!("holds kernel state the kernel updates in place: {st}"),
+            ),
+        ))
+    } else if let Some(s) = fl.writable_escape.get(&o) {
+        // Where the pointer leaves; for an object held by an escaping
+        // one, where it is put there (the first step of its chain).
+        let chain = fl.chain(o, s);
+        let at = if s.text.is_empty() {
+            chain.first().cloned()
+        } else {
+            Some((s.file.clone(), s.line, s.text.clone()))
+        };
+        at.map(|(file, line, text)| {
+            (
+                "the kernel gets it as a pointer to non-const and may write it".to_string(),
+                ev(
+                    &file,
+                    line,
+                    format!(
+                        "the kernel gets it as a pointer to non-const and may write it ({text})"
+                    ),
+                ),
+            )
+        })
+    } else {
+        state::zero_member(types, gl.ty, gl.init.as_ref()).map(|z| {
+            (
+                format!("the module leaves {z} zero for the kernel to fill in"),
+                ev(
+                    &gl.loc.file,
+                    gl.loc.line,
+                    format!("the module leaves {z} zero for the kernel to fill in"),
+                ),
+            )
+        })
+    }
+}
+
+/// The class from escape and mutation, and the reason that says why.
+fn classify(out: &mut GlobalAnalysis, escape_summary: &str, mutation_summary: &str) {
     out.class = match (out.escapes, out.mutated()) {
         (true, true) => Class::StaticOld,
         (true, false) => Class::StaticNew,
@@ -387,22 +397,19 @@ fn decide(ix: &Index<'_>, fl: &Flows<'_>, g: GId) -> GlobalAnalysis {
         ),
         Class::StaticNew => format!(
             "its address escapes ({escape_summary}) and its content {}: the new version's content replaces it in place",
-            if gl.is_const { "is const" } else { "is never written at run time" }
+            if out.is_const { "is const" } else { "is never written at run time" }
         ),
         Class::Transfer => format!(
             "its address stays in the module, but it holds run-time state ({mutation_summary}): the replace handler must copy it"
         ),
         Class::None => {
-            if gl.is_const {
+            if out.is_const {
                 "its address stays in the module and it is const".to_string()
             } else {
                 "its address stays in the module and it is not written at run time".to_string()
             }
         }
     };
-    out.evidence.extend(escape_ev);
-    out.evidence.extend(mutation_ev);
-    out
 }
 
 /// `what: source text` -> `what`.

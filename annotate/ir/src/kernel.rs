@@ -146,6 +146,41 @@ pub fn kernel_section(sec: &str) -> bool {
     true
 }
 
+/// Sections whose objects are gone by the time of a swap, by prefix (or
+/// name, for `.modinfo`), with why.
+pub const GONE_SECTIONS: &[(&str, &str)] = &[
+    (
+        ".init.",
+        "init-only data: freed after the module's init, before any swap",
+    ),
+    (
+        ".exit.",
+        "exit-only data: used when the module is removed, never across a swap",
+    ),
+    (
+        ".discard",
+        "discarded at link time: not in the loaded module",
+    ),
+    (
+        ".modinfo",
+        "module information: read by the loader at load time, not kept in memory",
+    ),
+];
+
+/// Why an object in section `sec` is gone by the time of a swap, if it is.
+pub fn gone_before_swap(sec: &str) -> Option<&'static str> {
+    GONE_SECTIONS
+        .iter()
+        .find(|(p, _)| {
+            if *p == ".modinfo" {
+                sec == *p
+            } else {
+                sec.starts_with(p)
+            }
+        })
+        .map(|(_, why)| *why)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +200,15 @@ mod tests {
         ] {
             assert!(!kernel_section(s), "{s}");
         }
+    }
+
+    #[test]
+    fn objects_gone_before_a_swap() {
+        assert!(gone_before_swap(".init.data").is_some());
+        assert!(gone_before_swap(".exit.data").is_some());
+        assert!(gone_before_swap(".modinfo").is_some());
+        assert!(gone_before_swap(".modinfo.x").is_none());
+        assert!(gone_before_swap(".data").is_none());
     }
 
     #[test]

@@ -258,7 +258,6 @@ impl<'p> Flows<'p> {
 
     pub(super) fn compile(&mut self, f: FId, i: u32) {
         let ix = self.ix;
-        let at = ix.bodies[f as usize];
         let fact = &ix.body(f).facts[i as usize];
         match &fact.kind {
             FactKind::Assign {
@@ -267,116 +266,9 @@ impl<'p> Flows<'p> {
                 writable,
                 update,
             } => {
-                let src = self.value(f, from);
-                let writable = *writable;
-                match to {
-                    Place::Global { global, path } => {
-                        match ix.resolve_global(at.module, at.unit, global) {
-                            Some(g) => {
-                                let m = self.member(path);
-                                self.store_global(f, i, g, m, path, src, writable, *update);
-                            }
-                            None => self.sink(
-                                src,
-                                Sink::Kernel,
-                                Label::Fact {
-                                    f,
-                                    i,
-                                    what: What::StoredKernelGlobal,
-                                    writable,
-                                },
-                            ),
-                        }
-                    }
-                    Place::Local { local } => {
-                        let dst = self.node(Key::Local(f, *local));
-                        self.edge(
-                            src,
-                            dst,
-                            Label::Fact {
-                                f,
-                                i,
-                                what: What::StoredLocal { f, l: *local },
-                                writable,
-                            },
-                        );
-                    }
-                    Place::Deref { pointer, path, .. } => {
-                        let p = self.pointer(f, pointer);
-                        let member = self.member(path);
-                        self.nodes[p as usize].stores.push(StoreC {
-                            f,
-                            i,
-                            member,
-                            src,
-                            writable,
-                            update: *update,
-                        });
-                        let held = self.nodes[p as usize].pts.clone();
-                        for o in held {
-                            self.store_through(o, f, i, member, src, writable, *update);
-                        }
-                    }
-                }
+                self.compile_assign(f, i, to, from, *writable, *update);
             }
-            FactKind::Call { callee, args } => {
-                let dst = self.temp();
-                self.results.insert((f, i), dst);
-                if let Callee::Direct { name } = callee {
-                    if BUILTIN_PASS.contains(&name.as_str()) {
-                        if let Some(a) = args.first() {
-                            let n = self.value(f, &a.value);
-                            self.edge(n, dst, Label::Copy);
-                        }
-                    }
-                    if BUILTIN_NO_ESCAPE.contains(&name.as_str()) {
-                        return;
-                    }
-                }
-                let arg_nodes: Vec<(Node, bool)> = args
-                    .iter()
-                    .map(|a| (self.value(f, &a.value), a.writable))
-                    .collect();
-                match callee {
-                    Callee::Direct { name } => {
-                        match ix.resolve_function(at.module, at.unit, name) {
-                            Some(t) => {
-                                self.bind(f, i, t, &arg_nodes);
-                                let r = self.node(Key::Ret(t));
-                                self.edge(r, dst, Label::Copy);
-                            }
-                            None => {
-                                for (a, writable) in &arg_nodes {
-                                    self.sink(
-                                        *a,
-                                        Sink::Kernel,
-                                        Label::Fact {
-                                            f,
-                                            i,
-                                            what: What::PassedExternal,
-                                            writable: *writable,
-                                        },
-                                    );
-                                }
-                                self.add(dst, Obj::Unknown, None, Label::Copy);
-                            }
-                        }
-                    }
-                    Callee::Indirect { value } => {
-                        let c = self.pointer(f, value);
-                        self.nodes[c as usize].calls.push(CallC {
-                            f,
-                            i,
-                            args: arg_nodes.clone(),
-                            dst,
-                        });
-                        let held = self.nodes[c as usize].pts.clone();
-                        for o in held {
-                            self.call_through(o, f, i, &arg_nodes, dst);
-                        }
-                    }
-                }
-            }
+            FactKind::Call { callee, args } => self.compile_call(f, i, callee, args),
             FactKind::Return { value } => {
                 let src = self.value(f, value);
                 let r = self.node(Key::Ret(f));
@@ -404,6 +296,132 @@ impl<'p> Flows<'p> {
                             writable: true,
                         },
                     );
+                }
+            }
+        }
+    }
+
+    /// An assignment: the values flow into the place (a global, a local, or
+    /// memory behind a pointer).
+    #[allow(clippy::too_many_arguments)]
+    fn compile_assign(
+        &mut self,
+        f: FId,
+        i: u32,
+        to: &Place,
+        from: &[Val],
+        writable: bool,
+        update: bool,
+    ) {
+        let ix = self.ix;
+        let at = ix.bodies[f as usize];
+        let src = self.value(f, from);
+        match to {
+            Place::Global { global, path } => match ix.resolve_global(at.module, at.unit, global) {
+                Some(g) => {
+                    let m = self.member(path);
+                    self.store_global(f, i, g, m, path, src, writable, update);
+                }
+                None => self.sink(
+                    src,
+                    Sink::Kernel,
+                    Label::Fact {
+                        f,
+                        i,
+                        what: What::StoredKernelGlobal,
+                        writable,
+                    },
+                ),
+            },
+            Place::Local { local } => {
+                let dst = self.node(Key::Local(f, *local));
+                self.edge(
+                    src,
+                    dst,
+                    Label::Fact {
+                        f,
+                        i,
+                        what: What::StoredLocal { f, l: *local },
+                        writable,
+                    },
+                );
+            }
+            Place::Deref { pointer, path, .. } => {
+                let p = self.pointer(f, pointer);
+                let member = self.member(path);
+                self.nodes[p as usize].stores.push(StoreC {
+                    f,
+                    i,
+                    member,
+                    src,
+                    writable,
+                    update,
+                });
+                let held = self.nodes[p as usize].pts.clone();
+                for o in held {
+                    self.store_through(o, f, i, member, src, writable, update);
+                }
+            }
+        }
+    }
+
+    /// A call: the arguments flow into the callee's parameters (a function
+    /// of the directory), to the kernel (any other), or through a function
+    /// pointer; builtins from the kernel table keep no pointer.
+    fn compile_call(&mut self, f: FId, i: u32, callee: &Callee, args: &[modswap_ir::Arg]) {
+        let ix = self.ix;
+        let at = ix.bodies[f as usize];
+        let dst = self.temp();
+        self.results.insert((f, i), dst);
+        if let Callee::Direct { name } = callee {
+            if BUILTIN_PASS.contains(&name.as_str()) {
+                if let Some(a) = args.first() {
+                    let n = self.value(f, &a.value);
+                    self.edge(n, dst, Label::Copy);
+                }
+            }
+            if BUILTIN_NO_ESCAPE.contains(&name.as_str()) {
+                return;
+            }
+        }
+        let arg_nodes: Vec<(Node, bool)> = args
+            .iter()
+            .map(|a| (self.value(f, &a.value), a.writable))
+            .collect();
+        match callee {
+            Callee::Direct { name } => match ix.resolve_function(at.module, at.unit, name) {
+                Some(t) => {
+                    self.bind(f, i, t, &arg_nodes);
+                    let r = self.node(Key::Ret(t));
+                    self.edge(r, dst, Label::Copy);
+                }
+                None => {
+                    for (a, writable) in &arg_nodes {
+                        self.sink(
+                            *a,
+                            Sink::Kernel,
+                            Label::Fact {
+                                f,
+                                i,
+                                what: What::PassedExternal,
+                                writable: *writable,
+                            },
+                        );
+                    }
+                    self.add(dst, Obj::Unknown, None, Label::Copy);
+                }
+            },
+            Callee::Indirect { value } => {
+                let c = self.pointer(f, value);
+                self.nodes[c as usize].calls.push(CallC {
+                    f,
+                    i,
+                    args: arg_nodes.clone(),
+                    dst,
+                });
+                let held = self.nodes[c as usize].pts.clone();
+                for o in held {
+                    self.call_through(o, f, i, &arg_nodes, dst);
                 }
             }
         }
