@@ -91,88 +91,98 @@ impl<'a> TypeBuilder<'a> {
                 let ty = Type::Array { elem, len };
                 self.table.intern(structural_key(&ty), ty)
             }
-            TypeKind::FunctionProto | TypeKind::FunctionNoProto => {
-                let ret = match t.result() {
-                    Some(r) => self.convert(r, false),
-                    None => self.table.intern("void".into(), Type::Void),
-                };
-                let params: Vec<TypeId> = t
-                    .arguments()
-                    .into_iter()
-                    .map(|a| self.convert(a, false))
-                    .collect();
-                let ty = Type::Function {
-                    ret,
-                    params,
-                    variadic: t.is_variadic() || t.kind() == TypeKind::FunctionNoProto,
-                };
-                self.table.intern(structural_key(&ty), ty)
-            }
-            TypeKind::Typedef => {
-                let Some(decl) = t.declaration() else {
-                    return self.opaque(t);
-                };
-                let name = decl.spelling();
-                let at = self.ctx.loc(&decl.location());
-                let key = format!("typedef {name}@{at}");
-                let (id, fresh) = self.table.reserve(key);
-                if fresh {
-                    let underlying = self.convert(decl.typedef_underlying(), expand);
-                    self.table.set(
-                        id,
-                        Type::Typedef {
-                            name,
-                            underlying,
-                            defined_at: at,
-                        },
-                    );
-                } else if expand {
-                    // Make sure a record under it gets its members.
-                    self.convert(decl.typedef_underlying(), true);
-                }
-                id
-            }
+            TypeKind::FunctionProto | TypeKind::FunctionNoProto => self.function(t),
+            TypeKind::Typedef => self.typedef(t, expand),
             TypeKind::Record => self.record(t, expand),
-            TypeKind::Enum => {
-                let Some(decl) = t.declaration() else {
-                    return self.opaque(t);
-                };
-                let decl = decl.definition().unwrap_or(decl);
-                let tag = (!decl.is_anonymous()
-                    && !decl.spelling().is_empty()
-                    && !decl.spelling().contains("unnamed"))
-                .then(|| decl.spelling());
-                let at = self.ctx.loc(&decl.location());
-                let key = format!("enum {}@{at}", tag.clone().unwrap_or_default());
-                let (id, fresh) = self.table.reserve(key);
-                if fresh {
-                    let size = t.size_of().unwrap_or(4);
-                    let name = if size == 8 {
-                        "unsigned long"
-                    } else {
-                        "unsigned int"
-                    };
-                    let underlying = self.table.intern(
-                        format!("int:{name}"),
-                        Type::Int {
-                            name: name.into(),
-                            size,
-                            signed: false,
-                        },
-                    );
-                    self.table.set(
-                        id,
-                        Type::Enum {
-                            tag,
-                            underlying,
-                            size,
-                        },
-                    );
-                }
-                id
-            }
+            TypeKind::Enum => self.enumeration(t),
             _ => self.opaque(t),
         }
+    }
+
+    /// A function type: its return and parameter types (behind pointers, so
+    /// not expanded).
+    fn function(&mut self, t: CType<'_>) -> TypeId {
+        let ret = match t.result() {
+            Some(r) => self.convert(r, false),
+            None => self.table.intern("void".into(), Type::Void),
+        };
+        let params: Vec<TypeId> = t
+            .arguments()
+            .into_iter()
+            .map(|a| self.convert(a, false))
+            .collect();
+        let ty = Type::Function {
+            ret,
+            params,
+            variadic: t.is_variadic() || t.kind() == TypeKind::FunctionNoProto,
+        };
+        self.table.intern(structural_key(&ty), ty)
+    }
+
+    /// A typedef, by name and place (its underlying type converted once).
+    fn typedef(&mut self, t: CType<'_>, expand: bool) -> TypeId {
+        let Some(decl) = t.declaration() else {
+            return self.opaque(t);
+        };
+        let name = decl.spelling();
+        let at = self.ctx.loc(&decl.location());
+        let key = format!("typedef {name}@{at}");
+        let (id, fresh) = self.table.reserve(key);
+        if fresh {
+            let underlying = self.convert(decl.typedef_underlying(), expand);
+            self.table.set(
+                id,
+                Type::Typedef {
+                    name,
+                    underlying,
+                    defined_at: at,
+                },
+            );
+        } else if expand {
+            // Make sure a record under it gets its members.
+            self.convert(decl.typedef_underlying(), true);
+        }
+        id
+    }
+
+    /// An enum, by tag and place, with the integer type it is stored as.
+    fn enumeration(&mut self, t: CType<'_>) -> TypeId {
+        let Some(decl) = t.declaration() else {
+            return self.opaque(t);
+        };
+        let decl = decl.definition().unwrap_or(decl);
+        let tag = (!decl.is_anonymous()
+            && !decl.spelling().is_empty()
+            && !decl.spelling().contains("unnamed"))
+        .then(|| decl.spelling());
+        let at = self.ctx.loc(&decl.location());
+        let key = format!("enum {}@{at}", tag.clone().unwrap_or_default());
+        let (id, fresh) = self.table.reserve(key);
+        if fresh {
+            let size = t.size_of().unwrap_or(4);
+            let name = if size == 8 {
+                "unsigned long"
+            } else {
+                "unsigned int"
+            };
+            let underlying = self.table.intern(
+                format!("int:{name}"),
+                Type::Int {
+                    name: name.into(),
+                    size,
+                    signed: false,
+                },
+            );
+            self.table.set(
+                id,
+                Type::Enum {
+                    tag,
+                    underlying,
+                    size,
+                },
+            );
+        }
+        id
     }
 
     fn opaque(&mut self, t: CType<'_>) -> TypeId {

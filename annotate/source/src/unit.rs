@@ -20,29 +20,10 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, modsw
     // The declaration each global was read from (same order as `globals`).
     let mut decls: Vec<Cursor<'_>> = Vec::new();
     let mut functions: BTreeMap<String, Function> = BTreeMap::new();
-    let mut expansions: Vec<Expansion> = Vec::new();
 
     let mut definitions: Vec<Definition<'_>> = Vec::new();
     let mut file_scope: BTreeMap<String, usize> = BTreeMap::new();
-    for c in top {
-        // A macro expansion's location is where its extent starts (and is
-        // cheaper to read).
-        if c.kind() == Kind::MacroExpansion
-            && ctx.file_in_module_dir(c.file_id(), || c.extent().start)
-        {
-            let e = c.extent();
-            if let Some(f) = &e.start.file {
-                if ctx.in_module_dir(&e.start) {
-                    expansions.push(Expansion {
-                        file: f.clone(),
-                        start: e.start.offset,
-                        end: e.end.offset,
-                        name: c.spelling(),
-                    });
-                }
-            }
-        }
-    }
+    let expansions = expansions(top, ctx);
 
     for c in top {
         match c.kind() {
@@ -112,21 +93,7 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, modsw
         }
     }
     // Functions named by initializers of globals.
-    for g in &globals {
-        if let Some(i) = &g.init {
-            for_each_ref(i, &mut |r| {
-                if let modswap_ir::Ref::Function { name } = r {
-                    functions.entry(name.clone()).or_insert_with(|| Function {
-                        name: name.clone(),
-                        linkage: Linkage::External,
-                        defined: false,
-                        loc: Default::default(),
-                        in_module_dir: false,
-                    });
-                }
-            });
-        }
-    }
+    note_initializer_functions(&globals, &mut functions);
     // A static function of a module header that this unit never refers to
     // (most of a header's inline functions, in most units) is not in the
     // unit's object: its body, and the statics in it, are left out.
@@ -160,6 +127,51 @@ pub(crate) fn extract(top: &[Cursor<'_>], ctx: &Ctx, file: &str) -> (Unit, modsw
         bodies,
     };
     (unit, types.table)
+}
+
+/// The macro expansions in files of the module directory.
+fn expansions(top: &[Cursor<'_>], ctx: &Ctx) -> Vec<Expansion> {
+    let mut expansions = Vec::new();
+    for c in top {
+        // A macro expansion's location is where its extent starts (and is
+        // cheaper to read).
+        if c.kind() == Kind::MacroExpansion
+            && ctx.file_in_module_dir(c.file_id(), || c.extent().start)
+        {
+            let e = c.extent();
+            if let Some(f) = &e.start.file {
+                if ctx.in_module_dir(&e.start) {
+                    expansions.push(Expansion {
+                        file: f.clone(),
+                        start: e.start.offset,
+                        end: e.end.offset,
+                        name: c.spelling(),
+                    });
+                }
+            }
+        }
+    }
+
+    expansions
+}
+
+/// Notes the functions that initializers of `globals` name.
+fn note_initializer_functions(globals: &[Global], functions: &mut BTreeMap<String, Function>) {
+    for g in globals {
+        if let Some(i) = &g.init {
+            for_each_ref(i, &mut |r| {
+                if let modswap_ir::Ref::Function { name } = r {
+                    functions.entry(name.clone()).or_insert_with(|| Function {
+                        name: name.clone(),
+                        linkage: Linkage::External,
+                        defined: false,
+                        loc: Default::default(),
+                        in_module_dir: false,
+                    });
+                }
+            });
+        }
+    }
 }
 
 /// A function defined in the module directory, in this unit.
