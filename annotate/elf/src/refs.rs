@@ -18,7 +18,7 @@ use object::elf;
 
 use super::parts::Parts;
 use super::{x86, DataSymbol, Origin, Placement, Reference, Section, SymbolKind, Use};
-use super::{Place, THIS_MODULE_SECTION};
+use super::{Place, Symbol, THIS_MODULE_SECTION};
 use modswap_ir::sections::names;
 
 /// Size of the field a PC-relative relocation patches, if it is one.
@@ -220,34 +220,36 @@ pub(super) fn analyse(parts: &Parts<'_>) -> Vec<DataSymbol> {
         .symbols
         .iter()
         .filter(|s| is_data_kind(s.kind) && s.is_defined())
-        .map(|s| {
-            let mut references = refs.remove(&s.index).unwrap_or_default();
-            references.sort();
-            let held_by: BTreeSet<String> = references
-                .iter()
-                .filter(|r| r.from == Origin::Data)
-                .filter_map(|r| r.within.clone())
-                .collect();
-            let section = s.section.clone().unwrap_or_else(|| match s.place {
-                Place::Common => "COMMON".to_string(),
-                _ => String::new(),
-            });
-            DataSymbol {
-                name: s.name.clone(),
-                symbol: s.index,
-                placement: placement(&section),
-                section,
-                offset: s.value,
-                size: s.size,
-                binding: s.binding,
-                address_taken: references.iter().any(|r| r.usage == Use::Address),
-                references,
-                held_by: held_by.into_iter().collect(),
-            }
-        })
+        .map(|s| data_symbol(s, refs.remove(&s.index).unwrap_or_default()))
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name).then(a.symbol.cmp(&b.symbol)));
     out
+}
+
+/// Data symbol `s` with the references to it.
+fn data_symbol(s: &Symbol, mut references: Vec<Reference>) -> DataSymbol {
+    references.sort();
+    let held_by: BTreeSet<String> = references
+        .iter()
+        .filter(|r| r.from == Origin::Data)
+        .filter_map(|r| r.within.clone())
+        .collect();
+    let section = s.section.clone().unwrap_or_else(|| match s.place {
+        Place::Common => "COMMON".to_string(),
+        _ => String::new(),
+    });
+    DataSymbol {
+        name: s.name.clone(),
+        symbol: s.index,
+        placement: placement(&section),
+        section,
+        offset: s.value,
+        size: s.size,
+        binding: s.binding,
+        address_taken: references.iter().any(|r| r.usage == Use::Address),
+        references,
+        held_by: held_by.into_iter().collect(),
+    }
 }
 
 #[cfg(test)]
