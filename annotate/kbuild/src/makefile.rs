@@ -72,23 +72,8 @@ pub fn evaluate(text: &str, env: &BTreeMap<String, String>) -> Evaluated {
         }
         let (word, rest) = split_first_word(trimmed);
         match word {
-            "ifeq" | "ifneq" => {
-                let taken = active && {
-                    let (a, b) = parse_ifeq_args(rest);
-                    let eq = ev.expand(&a, lineno).trim() == ev.expand(&b, lineno).trim();
-                    eq == (word == "ifeq")
-                };
-                conds.push(Cond {
-                    active: taken,
-                    any_taken: taken,
-                    outer_active: active,
-                });
-                continue;
-            }
-            "ifdef" | "ifndef" => {
-                let name = ev.expand(rest.trim(), lineno);
-                let defined = ev.vars.get(name.trim()).is_some_and(|v| !v.is_empty());
-                let taken = active && (defined == (word == "ifdef"));
+            "ifeq" | "ifneq" | "ifdef" | "ifndef" => {
+                let taken = active && ev.condition(word, rest, lineno).unwrap_or(true);
                 conds.push(Cond {
                     active: taken,
                     any_taken: taken,
@@ -100,17 +85,7 @@ pub fn evaluate(text: &str, env: &BTreeMap<String, String>) -> Evaluated {
                 if let Some(c) = conds.last_mut() {
                     let (w2, rest2) = split_first_word(rest.trim());
                     // `else ifeq (...)` chains.
-                    let taken = if w2 == "ifeq" || w2 == "ifneq" {
-                        let (a, b) = parse_ifeq_args(rest2);
-                        let eq = ev.expand(&a, lineno).trim() == ev.expand(&b, lineno).trim();
-                        eq == (w2 == "ifeq")
-                    } else if w2 == "ifdef" || w2 == "ifndef" {
-                        let name = ev.expand(rest2.trim(), lineno);
-                        let defined = ev.vars.get(name.trim()).is_some_and(|v| !v.is_empty());
-                        defined == (w2 == "ifdef")
-                    } else {
-                        true
-                    };
+                    let taken = ev.condition(w2, rest2, lineno).unwrap_or(true);
                     let now = c.outer_active && !c.any_taken && taken;
                     c.active = now;
                     c.any_taken |= now;
@@ -145,39 +120,65 @@ pub fn evaluate(text: &str, env: &BTreeMap<String, String>) -> Evaluated {
         ) {
             continue;
         }
-        if let Some((name, op, value)) = split_assignment(trimmed) {
-            let name = ev.expand(name.trim(), lineno).trim().to_string();
-            if name.is_empty() {
-                continue;
-            }
-            let value = value.trim();
-            match op {
-                Op::Append => {
-                    let v = ev.expand(value, lineno);
-                    let entry = ev.vars.entry(name).or_default();
-                    if !entry.is_empty() && !v.is_empty() {
-                        entry.push(' ');
-                    }
-                    entry.push_str(&v);
-                }
-                Op::Set => {
-                    let v = ev.expand(value, lineno);
-                    ev.vars.insert(name, v);
-                }
-                Op::SetIfUnset => {
-                    if !ev.vars.contains_key(&name) {
-                        let v = ev.expand(value, lineno);
-                        ev.vars.insert(name, v);
-                    }
-                }
-            }
-        }
+        ev.assign(trimmed, lineno);
         // Anything else (rules, bare words) says nothing about objects.
     }
     if !conds.is_empty() {
         ev.notes.push((0, "conditional without `endif`".into()));
     }
     ev
+}
+
+impl Evaluated {
+    /// The test of a conditional directive (`ifeq`, `ifneq`, `ifdef`,
+    /// `ifndef` and its arguments `rest`); `None` for another word.
+    fn condition(&mut self, word: &str, rest: &str, lineno: usize) -> Option<bool> {
+        match word {
+            "ifeq" | "ifneq" => {
+                let (a, b) = parse_ifeq_args(rest);
+                let eq = self.expand(&a, lineno).trim() == self.expand(&b, lineno).trim();
+                Some(eq == (word == "ifeq"))
+            }
+            "ifdef" | "ifndef" => {
+                let name = self.expand(rest.trim(), lineno);
+                let defined = self.vars.get(name.trim()).is_some_and(|v| !v.is_empty());
+                Some(defined == (word == "ifdef"))
+            }
+            _ => None,
+        }
+    }
+
+    /// A variable assignment (`=`, `:=`, `+=`, `?=`), if `line` is one.
+    fn assign(&mut self, line: &str, lineno: usize) {
+        let Some((name, op, value)) = split_assignment(line) else {
+            return;
+        };
+        let name = self.expand(name.trim(), lineno).trim().to_string();
+        if name.is_empty() {
+            return;
+        }
+        let value = value.trim();
+        match op {
+            Op::Append => {
+                let v = self.expand(value, lineno);
+                let entry = self.vars.entry(name).or_default();
+                if !entry.is_empty() && !v.is_empty() {
+                    entry.push(' ');
+                }
+                entry.push_str(&v);
+            }
+            Op::Set => {
+                let v = self.expand(value, lineno);
+                self.vars.insert(name, v);
+            }
+            Op::SetIfUnset => {
+                if !self.vars.contains_key(&name) {
+                    let v = self.expand(value, lineno);
+                    self.vars.insert(name, v);
+                }
+            }
+        }
+    }
 }
 
 struct Cond {
