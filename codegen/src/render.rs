@@ -207,41 +207,7 @@ pub fn render(
             .units
             .iter()
             .enumerate()
-            .map(|(i, u)| {
-                let id = extra_id(&u.stem);
-                let did = decls_id(&u.stem);
-                UnitCtx {
-                    file: u.file.clone(),
-                    guard: unit_guard(u),
-                    function: if multi {
-                        format!("{}_modswap_{}", crate::util::c_ident(&plan.modname), u.stem)
-                    } else {
-                        "replace_module".into()
-                    },
-                    main: i == 0,
-                    forward: u.forward.clone(),
-                    defs: u
-                        .defs
-                        .iter()
-                        .map(|d| DefCtx {
-                            text: d.text.clone(),
-                            asserts: d.asserts.clone(),
-                        })
-                        .collect(),
-                    externs: u.externs.clone(),
-                    body: u.body.iter().map(|it| item(it, kept)).collect(),
-                    decls: RegionCtx {
-                        begin: begin_marker(&did),
-                        body: kept.get(&did).cloned().unwrap_or_default(),
-                        end: end_marker(&did),
-                    },
-                    extra: RegionCtx {
-                        begin: begin_marker(&id),
-                        body: kept.get(&id).cloned().unwrap_or_default(),
-                        end: end_marker(&id),
-                    },
-                }
-            })
+            .map(|(i, u)| unit_ctx(plan, i, u, kept))
             .collect(),
     };
     let mut hb = handlebars::Handlebars::new();
@@ -257,6 +223,49 @@ pub fn render(
         reason: e.to_string(),
     })?;
     Ok(seal(&text))
+}
+
+/// The template's view of unit `u`, the `i`th part of the handler.
+fn unit_ctx(
+    plan: &Plan,
+    i: usize,
+    u: &crate::plan::UnitPlan,
+    kept: &BTreeMap<String, Vec<String>>,
+) -> UnitCtx {
+    let multi = plan.units.len() > 1;
+    let id = extra_id(&u.stem);
+    let did = decls_id(&u.stem);
+    UnitCtx {
+        file: u.file.clone(),
+        guard: unit_guard(u),
+        function: if multi {
+            format!("{}_modswap_{}", crate::util::c_ident(&plan.modname), u.stem)
+        } else {
+            "replace_module".into()
+        },
+        main: i == 0,
+        forward: u.forward.clone(),
+        defs: u
+            .defs
+            .iter()
+            .map(|d| DefCtx {
+                text: d.text.clone(),
+                asserts: d.asserts.clone(),
+            })
+            .collect(),
+        externs: u.externs.clone(),
+        body: u.body.iter().map(|it| item(it, kept)).collect(),
+        decls: RegionCtx {
+            begin: begin_marker(&did),
+            body: kept.get(&did).cloned().unwrap_or_default(),
+            end: end_marker(&did),
+        },
+        extra: RegionCtx {
+            begin: begin_marker(&id),
+            body: kept.get(&id).cloned().unwrap_or_default(),
+            end: end_marker(&id),
+        },
+    }
 }
 
 fn tabs(n: usize) -> String {
