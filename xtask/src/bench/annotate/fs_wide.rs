@@ -6,43 +6,13 @@ use super::*;
 /// Part 2: every module directory under fs/.
 pub(super) fn fs_wide(modswap: &Path) -> Result<()> {
     let tree = prepare_fsbench()?;
-    // Module directories in this configuration (the rest build nothing as a module).
-    let mut dirs = Vec::new();
-    let mut not_modules = 0;
-    for d in module_dirs(&tree.join("fs")) {
-        match modswap_kbuild::discover(&d, None) {
-            Ok(_) => dirs.push(d),
-            Err(_) => not_modules += 1,
-        }
-    }
-    eprintln!(
-        "bench annotate: {} module directories under fs/ ({} others build no module in this configuration)",
-        dirs.len(),
-        not_modules
-    );
-    let start = Instant::now();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<(PathBuf, Result<Measured>)>> = Default::default();
+    let dirs = module_directories(&tree);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(d) = dirs.get(i) else { break };
-                let mut c = Command::new(modswap);
-                c.arg("annotate")
-                    .arg(d)
-                    .args(["--dry-run", "--format", "json", "-j1"]);
-                let m = measure_with_timeout(c, Some(DIR_TIMEOUT));
-                results.lock().expect("no panics").push((d.clone(), m));
-            });
-        }
-    });
+    let start = Instant::now();
+    let results = annotate_all(modswap, &dirs, workers);
     let wall = start.elapsed();
-    let mut results = results.into_inner().expect("threads joined");
-    results.sort_by(|a, b| a.0.cmp(&b.0));
     let (mut ok_dirs, mut modules, mut globals) = (0, 0, 0);
     let mut classes: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -155,6 +125,53 @@ pub(super) fn fs_wide(modswap: &Path) -> Result<()> {
         bail!("{crashes} directories crashed modswap annotate");
     }
     Ok(())
+}
+
+/// The module directories under fs/ in this configuration (the rest
+/// build nothing as a module).
+fn module_directories(tree: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let mut not_modules = 0;
+    for d in module_dirs(&tree.join("fs")) {
+        match modswap_kbuild::discover(&d, None) {
+            Ok(_) => dirs.push(d),
+            Err(_) => not_modules += 1,
+        }
+    }
+    eprintln!(
+        "bench annotate: {} module directories under fs/ ({} others build no module in this configuration)",
+        dirs.len(),
+        not_modules
+    );
+    dirs
+}
+
+/// `modswap annotate --dry-run` on every directory, `workers` at a time;
+/// the results sorted by directory.
+fn annotate_all(
+    modswap: &Path,
+    dirs: &[PathBuf],
+    workers: usize,
+) -> Vec<(PathBuf, Result<Measured>)> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<(PathBuf, Result<Measured>)>> = Default::default();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(d) = dirs.get(i) else { break };
+                let mut c = Command::new(modswap);
+                c.arg("annotate")
+                    .arg(d)
+                    .args(["--dry-run", "--format", "json", "-j1"]);
+                let m = measure_with_timeout(c, Some(DIR_TIMEOUT));
+                results.lock().expect("no panics").push((d.clone(), m));
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("threads joined");
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    results
 }
 
 /// One line that says why annotate failed, without per-file detail.
