@@ -402,18 +402,9 @@ pub struct Include {
     pub define: Option<String>,
     /// The file to include: the handler.
     pub include: String,
-}
-
-impl Include {
-    /// The lines to append to the unit.
-    pub fn lines(&self) -> String {
-        let define = self
-            .define
-            .as_ref()
-            .map(|d| format!("\n#define {d}"))
-            .unwrap_or_default();
-        format!("{define}\n#include \"{}\"\n", self.include)
-    }
+    /// The lines to append to the unit: the `#define`, if any, and the
+    /// `#include`.
+    pub append: String,
 }
 
 /// The units `plan`'s handler, written as `file_name`, is compiled inside,
@@ -422,10 +413,18 @@ pub fn includes(plan: &Plan, file_name: &str) -> Vec<Include> {
     let multi = plan.units.len() > 1;
     plan.units
         .iter()
-        .map(|u| Include {
-            unit: u.file.clone(),
-            define: multi.then(|| unit_guard(u)),
-            include: file_name.to_string(),
+        .map(|u| {
+            let define = multi.then(|| unit_guard(u));
+            let append = match &define {
+                Some(d) => format!("\n#define {d}\n#include \"{file_name}\"\n"),
+                None => format!("\n#include \"{file_name}\"\n"),
+            };
+            Include {
+                unit: u.file.clone(),
+                define,
+                include: file_name.to_string(),
+                append,
+            }
         })
         .collect()
 }

@@ -18,14 +18,15 @@
 //!   "open": 0,
 //!   "state": "written",
 //!   "todos": [{"id": "init:counterdev_state.last", "message": "initial value for counterdev_state.last", "open": false}],
-//!   "units": [{"define": null, "include": "counterdev_modswap.c", "unit": "counterdev_main.c"}]
+//!   "units": [{"append": "\n#include \"counterdev_modswap.c\"\n", "define": null, "include": "counterdev_modswap.c", "unit": "counterdev_main.c"}]
 //! }
 //! ```
 //!
 //! `state` is `written` or `up to date`; `todos` lists every TODO of the
 //! handler in the file's order; `units` lists the units the handler is
 //! compiled inside, in the module's order: each ends with `#define
-//! <define>` (when not null) and `#include "<include>"`. Exit 2: bad input (a version that does not parse,
+//! <define>` (when not null) and `#include "<include>"`, the lines
+//! `append` holds. Exit 2: bad input (a version that does not parse,
 //! two unrelated modules, a missing old version, a pair that cannot be
 //! swapped, a reviewed handler that regenerating would damage); nothing is
 //! written.

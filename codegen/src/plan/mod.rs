@@ -429,32 +429,22 @@ impl<'t, 'a> Builder<'t, 'a> {
                 return;
             }
         }
+        // A static section keeps its size and layout across a swap.
+        if let (Class::StaticNew | Class::StaticOld, Some(og), Some(false)) =
+            (c.class, old, type_same)
+        {
+            self.problems.push(Incompatible::Layout {
+                key: g.key.clone(),
+                at,
+                class: c.class,
+                diff: self.types.diff(og.ty, g.ty).join("; "),
+            });
+            return;
+        }
         match c.class {
             Class::None => self.line(g, c.class, &at, "nothing to do"),
-            Class::StaticNew => {
-                if let (Some(og), Some(false)) = (old, type_same) {
-                    self.problems.push(Incompatible::Layout {
-                        key: g.key.clone(),
-                        at,
-                        class: c.class,
-                        diff: self.types.diff(og.ty, g.ty).join("; "),
-                    });
-                    return;
-                }
-                self.line(g, c.class, &at, "replaced by the new contents (loader)");
-            }
-            Class::StaticOld => {
-                if let (Some(og), Some(false)) = (old, type_same) {
-                    self.problems.push(Incompatible::Layout {
-                        key: g.key.clone(),
-                        at,
-                        class: c.class,
-                        diff: self.types.diff(og.ty, g.ty).join("; "),
-                    });
-                    return;
-                }
-                self.static_old(part, g, c, &at);
-            }
+            Class::StaticNew => self.line(g, c.class, &at, "replaced by the new contents (loader)"),
+            Class::StaticOld => self.static_old(part, g, c, &at),
             Class::Transfer => {
                 self.transfer(part, g, old, c, &at, type_same, (old_ambiguous, old_files))
             }

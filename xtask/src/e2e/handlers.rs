@@ -14,18 +14,8 @@ pub struct Unit {
     pub define: Option<String>,
     /// The handler.
     pub include: String,
-}
-
-impl Unit {
-    /// The lines that end the unit.
-    pub(crate) fn lines(&self) -> String {
-        let define = self
-            .define
-            .as_ref()
-            .map(|d| format!("\n#define {d}"))
-            .unwrap_or_default();
-        format!("{define}\n#include \"{}\"\n", self.include)
-    }
+    /// The lines to append to the unit.
+    pub append: String,
 }
 
 /// The units of `modswap handler --format json`'s output.
@@ -140,7 +130,7 @@ pub(crate) fn include_handlers(
             let unit = dir.join(&u.unit);
             let mut src = std::fs::read_to_string(&unit)
                 .with_context(|| format!("reading {}", unit.display()))?;
-            src.push_str(&u.lines());
+            src.push_str(&u.append);
             std::fs::write(&unit, src)?;
         }
     }

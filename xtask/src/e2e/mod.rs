@@ -360,21 +360,12 @@ mod tests {
     #[test]
     fn handler_units_from_the_json_summary() {
         let one = r#"{"handler": "v2/vfat_modswap.c", "units": [
-            {"define": null, "include": "vfat_modswap.c", "unit": "namei_vfat.c"}]}"#;
+            {"append": "\n#include \"vfat_modswap.c\"\n", "define": null,
+             "include": "vfat_modswap.c", "unit": "namei_vfat.c"}]}"#;
         let u = handler_units(one).unwrap();
         assert_eq!(u.len(), 1);
         assert_eq!(u[0].unit, "namei_vfat.c");
-        assert_eq!(u[0].lines(), "\n#include \"vfat_modswap.c\"\n");
-        let two = r#"{"units": [
-            {"define": "MODSWAP_UNIT_cache", "include": "fat_modswap.c", "unit": "cache.c"},
-            {"define": "MODSWAP_UNIT_inode", "include": "fat_modswap.c", "unit": "inode.c"}]}"#;
-        let u = handler_units(two).unwrap();
-        assert_eq!(u.len(), 2);
-        assert_eq!(u[1].unit, "inode.c");
-        assert_eq!(
-            u[1].lines(),
-            "\n#define MODSWAP_UNIT_inode\n#include \"fat_modswap.c\"\n"
-        );
+        assert_eq!(u[0].append, "\n#include \"vfat_modswap.c\"\n");
         assert!(handler_units("fat_modswap.c: written").is_err());
     }
 
