@@ -307,19 +307,6 @@ fn kbuild(dir: &std::path::Path) -> Vec<String> {
     w
 }
 
-fn static_sections(ko: &std::path::Path) -> Vec<String> {
-    use object::{Object, ObjectSection};
-    let data = std::fs::read(ko).unwrap();
-    let obj = object::File::parse(&*data).unwrap();
-    let mut v: Vec<String> = obj
-        .sections()
-        .filter_map(|s| s.name().ok().map(str::to_string))
-        .filter(|n| n.starts_with(".static_"))
-        .collect();
-    v.sort();
-    v
-}
-
 /// Annotates a copy of a kernel module directory, rebuilds it with Kbuild
 /// against the tree: no new warnings, one section per marker, and a second
 /// run changes nothing.
@@ -354,7 +341,11 @@ fn annotate_copy_and_build(dir: &str, modules: &[&str]) {
             .collect();
         want.sort();
         assert!(!want.is_empty(), "{m}: nothing marked");
-        assert_eq!(static_sections(&copy.join(format!("{m}.ko"))), want, "{m}");
+        assert_eq!(
+            modswap_tests::static_sections(&copy.join(format!("{m}.ko"))),
+            want,
+            "{m}"
+        );
     }
     let again = analyze::run(&copy, &opts).unwrap().rewrite;
     assert!(!again.is_stale(), "second run changes:\n{}", again.diff());

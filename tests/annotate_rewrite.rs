@@ -6,7 +6,7 @@
 use modswap_analyze as analyze;
 use modswap_analyze::report;
 use modswap_analyze::rewrite::{Marker, Rewrite};
-use object::{Object, ObjectSection};
+use modswap_tests::static_sections as sections;
 use std::path::Path;
 
 #[path = "annotate_support.rs"]
@@ -20,18 +20,6 @@ fn plan(dir: &Path) -> (Rewrite, analyze::Analysis) {
     };
     let run = analyze::run(dir, &opts).unwrap();
     (run.rewrite, run.analysis)
-}
-
-fn sections(ko: &Path) -> Vec<String> {
-    let data = std::fs::read(ko).unwrap();
-    let obj = object::File::parse(&*data).unwrap();
-    let mut v: Vec<String> = obj
-        .sections()
-        .filter_map(|s| s.name().ok().map(str::to_string))
-        .filter(|n| n.starts_with(".static_"))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
