@@ -118,15 +118,12 @@ impl<'p> Index<'p> {
 
     /// A global by name as seen from file scope of (module, unit).
     pub fn resolve_global_name(&self, module: usize, unit: usize, name: &str) -> Option<GId> {
-        if let Some(g) = self.unit_file_globals.get(&(module, unit, name)) {
-            return Some(*g);
-        }
-        if let Some(g) = self.module_globals.get(&(module, name)) {
-            return Some(*g);
-        }
-        (0..self.program.modules.len())
-            .filter(|m| *m != module)
-            .find_map(|m| self.module_globals.get(&(m, name)).copied())
+        self.scoped(
+            &self.unit_file_globals,
+            &self.module_globals,
+            (module, unit),
+            name,
+        )
     }
 
     /// A global named in the initializer of `of`: a static of the same
@@ -145,14 +142,27 @@ impl<'p> Index<'p> {
 
     /// The body of the function `name` as seen from (module, unit).
     pub fn resolve_function(&self, module: usize, unit: usize, name: &str) -> Option<FId> {
-        if let Some(f) = self.unit_bodies.get(&(module, unit, name)) {
-            return Some(*f);
+        self.scoped(&self.unit_bodies, &self.module_bodies, (module, unit), name)
+    }
+
+    /// `name` as the linker resolves it from (module, unit): the unit's own
+    /// definition, then one with external linkage in the module, then one
+    /// in another module of the directory.
+    fn scoped<T: Copy>(
+        &self,
+        in_unit: &HashMap<(usize, usize, &'p str), T>,
+        in_module: &HashMap<(usize, &'p str), T>,
+        (module, unit): (usize, usize),
+        name: &str,
+    ) -> Option<T> {
+        if let Some(x) = in_unit.get(&(module, unit, name)) {
+            return Some(*x);
         }
-        if let Some(f) = self.module_bodies.get(&(module, name)) {
-            return Some(*f);
+        if let Some(x) = in_module.get(&(module, name)) {
+            return Some(*x);
         }
         (0..self.program.modules.len())
             .filter(|m| *m != module)
-            .find_map(|m| self.module_bodies.get(&(m, name)).copied())
+            .find_map(|m| in_module.get(&(m, name)).copied())
     }
 }
