@@ -127,3 +127,28 @@ pub fn work_dir(harness: &str, variant: crate::kernel::Variant) -> std::path::Pa
     };
     crate::paths::cache_dir().join(harness).join(name)
 }
+
+/// Copies the sources of module directory `from` (its C files but Kbuild's
+/// generated `.mod.c`, headers, `Makefile`, `Kconfig`) into `to`; returns
+/// the names copied.
+pub fn copy_module_sources(from: &Path, to: &Path) -> Result<Vec<String>> {
+    let mut copied = Vec::new();
+    for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let p = e?.path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let keep = (name.ends_with(".c") && !name.ends_with(".mod.c"))
+            || name.ends_with(".h")
+            || name == "Makefile"
+            || name == "Kconfig";
+        if keep && p.is_file() {
+            std::fs::copy(&p, to.join(&name))?;
+            copied.push(name);
+        }
+    }
+    copied.sort();
+    Ok(copied)
+}

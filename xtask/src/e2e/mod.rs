@@ -25,7 +25,7 @@
 use crate::kernel::{Tree, Variant};
 use crate::paths;
 use crate::qemu::{kernel_problems, Boot, BootLog, Initramfs};
-use crate::util::{median, output, run, work_dir, Cmd};
+use crate::util::{copy_module_sources, median, output, run, work_dir, Cmd};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -261,20 +261,7 @@ pub(crate) fn build_stock(tree: &Tree, hotswap: &Path) -> Result<Built> {
             std::fs::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir)?;
-        for e in std::fs::read_dir(&from)? {
-            let p = e?.path();
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            if (name.ends_with(".c") && !name.ends_with(".mod.c"))
-                || name.ends_with(".h")
-                || name == "Makefile"
-            {
-                std::fs::copy(&p, dir.join(&name))?;
-            }
-        }
+        copy_module_sources(&from, &dir)?;
         kbuild(tree, &dir, true)?;
         for m in d.modules {
             kos.insert((m.to_string(), "v1".into()), dir.join(format!("{m}.ko")));

@@ -309,26 +309,15 @@ fn fat(modswap: &Path, runs: usize) -> Result<()> {
 /// Copies what Kbuild needs of `fat` into `copy`; returns how many C files
 /// Kbuild compiles for this configuration.
 fn copy_sources(fat: &Path, copy: &Path) -> Result<usize> {
-    let mut sources = 0;
-    for e in std::fs::read_dir(fat)? {
-        let p = e?.path();
-        let name = p
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let keep = (name.ends_with(".c") && !name.ends_with(".mod.c"))
-            || name.ends_with(".h")
-            || name == "Makefile"
-            || name == "Kconfig";
-        if keep && p.is_file() {
-            std::fs::copy(&p, copy.join(&name))?;
-            // The C files Kbuild compiles for this configuration.
-            let cmd = fat.join(format!(".{}.o.cmd", name.trim_end_matches(".c")));
-            sources += (name.ends_with(".c") && cmd.exists()) as usize;
-        }
-    }
-    Ok(sources)
+    let copied = crate::util::copy_module_sources(fat, copy)?;
+    // The C files Kbuild compiles for this configuration.
+    let compiled = |name: &&String| {
+        name.ends_with(".c")
+            && fat
+                .join(format!(".{}.o.cmd", name.trim_end_matches(".c")))
+                .exists()
+    };
+    Ok(copied.iter().filter(compiled).count())
 }
 
 /// `make -C <tree> M=<copy> -j<ncpu> <target>`, ccache off.
