@@ -74,3 +74,85 @@ impl ModuleDir {
         notes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{CompileCommand, ModuleDir, ModuleSpec, Source};
+    use std::path::{Path, PathBuf};
+
+    fn source(dir: &Path, c: &str, command: Option<CompileCommand>) -> Source {
+        Source {
+            path: dir.join(c),
+            object: dir.join(c).with_extension("o"),
+            command,
+        }
+    }
+
+    fn command(dir: &Path, c: &str) -> CompileCommand {
+        CompileCommand {
+            cmd_file: dir.join(format!(".{c}.o.cmd")),
+            cwd: PathBuf::from("/k"),
+            compiler: "gcc".into(),
+            args: vec![
+                format!("-I{}", dir.display()),
+                "-DKBUILD_BASENAME=\"a\"".into(),
+                "-c".into(),
+                "-o".into(),
+                dir.join("a.o").display().to_string(),
+                dir.join("a.c").display().to_string(),
+            ],
+            deps: Vec::new(),
+        }
+    }
+
+    fn module_dir(dir: &Path, sources: Vec<Source>) -> ModuleDir {
+        ModuleDir {
+            root: PathBuf::from("/k"),
+            dir: dir.to_path_buf(),
+            in_tree: false,
+            makefile: dir.join("Kbuild"),
+            modules: vec![ModuleSpec {
+                name: "m".into(),
+                modname: "m".into(),
+                sources,
+            }],
+            skipped: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn old_files_get_the_new_commands_moved_to_their_directory() {
+        let (new_dir, old_dir) = (Path::new("/w/v2"), Path::new("/w/v1"));
+        let new = module_dir(
+            new_dir,
+            vec![source(new_dir, "a.c", Some(command(new_dir, "a")))],
+        );
+        let mut old = module_dir(
+            old_dir,
+            vec![
+                source(old_dir, "a.c", None),
+                source(old_dir, "gone.c", None),
+            ],
+        );
+        let notes = old.derive_commands(&new);
+        let srcs = &old.modules[0].sources;
+        let a = srcs[0].command.as_ref().unwrap();
+        assert!(a.args.contains(&"-I/w/v1/".to_string()), "{:?}", a.args);
+        assert!(a.args.contains(&"/w/v1/a.c".to_string()), "{:?}", a.args);
+        // A file the new version lacks: the first file's command, with its
+        // own name and basename, and a note.
+        let gone = srcs[1].command.as_ref().unwrap();
+        // (Path::join of the empty rest leaves a trailing `/`.)
+        assert!(
+            gone.args.iter().any(|x| x.starts_with("/w/v1/gone.c")),
+            "{:?}",
+            gone.args
+        );
+        assert!(gone
+            .args
+            .contains(&"-DKBUILD_BASENAME=\"gone\"".to_string()));
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("gone.c has no counterpart"), "{notes:?}");
+    }
+}
