@@ -2,9 +2,8 @@
 //! Kbuild against Debian's 6.12 headers so that the analysis sees the exact
 //! flags and the real kernel headers.
 
-use modswap_annotate::analyze::{self, Analysis};
-use modswap_annotate::class::Class;
-use modswap_annotate::{kbuild, source};
+use modswap_analyze::{self as analyze, Analysis};
+use modswap_ir::class::Class;
 use modswap_tests::DEBIAN_HEADERS;
 use std::path::Path;
 
@@ -13,10 +12,16 @@ mod support;
 use support::build_fixture;
 
 fn analyse(dir: &Path) -> Analysis {
-    let mut md = kbuild::discover(dir, Some(Path::new(DEBIAN_HEADERS))).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    analyze::analyze(&program).unwrap()
+    analyze::run(dir, &external()).unwrap().analysis
+}
+
+/// The pipeline's options for an external module built against Debian's
+/// headers.
+fn external() -> analyze::pipeline::Options {
+    analyze::pipeline::Options {
+        kdir: Some(Path::new(DEBIAN_HEADERS).to_path_buf()),
+        ..Default::default()
+    }
 }
 
 /// One block per global: decision, then the evidence chain.
@@ -132,13 +137,11 @@ fn analysis_is_deterministic() {
 
 #[test]
 fn elf_cross_check_reports_address_uses_of_private_globals() {
-    use modswap_annotate::analyze::elf_check;
+    use modswap_analyze::elf_check;
     let (_tmp, dir) = build_fixture("escape");
-    let mut md = kbuild::discover(&dir, Some(Path::new(DEBIAN_HEADERS))).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let mut a = analyze::analyze(&program).unwrap();
-    let built = elf_check::built(&md);
+    let run = analyze::run(&dir, &external()).unwrap();
+    let mut a = run.analysis;
+    let built = elf_check::built(&run.dir);
     let check = elf_check::cross_check(&a, &built);
     assert_eq!(check.checked, ["esc"]);
     // Pretend the source analysis had missed esc_fs_type's escape: the

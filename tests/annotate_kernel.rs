@@ -8,9 +8,8 @@
 //! of static_old rows, every quoted kernel line matches the installed
 //! source, and recall of escaping globals is 100%.
 
-use modswap_annotate::analyze::{self, Analysis};
-use modswap_annotate::class::Class;
-use modswap_annotate::{kbuild, source};
+use modswap_analyze::{self as analyze, Analysis};
+use modswap_ir::class::Class;
 use modswap_tests::{kernel_tree, repo_root};
 use std::collections::BTreeMap;
 
@@ -81,10 +80,9 @@ fn table(name: &str) -> Vec<Row> {
 }
 
 fn analyse(dir: &str) -> Analysis {
-    let mut md = kbuild::discover(&kernel_tree().join(dir), None).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    analyze::analyze(&program).unwrap()
+    analyze::run(&kernel_tree().join(dir), &Default::default())
+        .unwrap()
+        .analysis
 }
 
 fn words(s: &str) -> String {
@@ -309,32 +307,20 @@ fn kbuild(dir: &std::path::Path) -> Vec<String> {
     w
 }
 
-fn static_sections(ko: &std::path::Path) -> Vec<String> {
-    use object::{Object, ObjectSection};
-    let data = std::fs::read(ko).unwrap();
-    let obj = object::File::parse(&*data).unwrap();
-    let mut v: Vec<String> = obj
-        .sections()
-        .filter_map(|s| s.name().ok().map(str::to_string))
-        .filter(|n| n.starts_with(".static_"))
-        .collect();
-    v.sort();
-    v
-}
-
 /// Annotates a copy of a kernel module directory, rebuilds it with Kbuild
 /// against the tree: no new warnings, one section per marker, and a second
 /// run changes nothing.
 fn annotate_copy_and_build(dir: &str, modules: &[&str]) {
-    use modswap_annotate::rewrite::{self, Marker};
+    use modswap_analyze::rewrite::Marker;
     let (_tmp, copy) = copy_sources(dir);
     let before = kbuild(&copy);
     let tree = kernel_tree();
-    let mut md = kbuild::discover(&copy, Some(&tree)).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let a = analyze::analyze(&program).unwrap();
-    let plan = rewrite::plan(&source::names_root(&md), &program, &a).unwrap();
+    let opts = analyze::pipeline::Options {
+        kdir: Some(tree.clone()),
+        ..Default::default()
+    };
+    let run = analyze::run(&copy, &opts).unwrap();
+    let (a, plan) = (run.analysis, run.rewrite);
     assert!(plan.is_stale());
     plan.apply().unwrap();
     let after = kbuild(&copy);
@@ -355,13 +341,13 @@ fn annotate_copy_and_build(dir: &str, modules: &[&str]) {
             .collect();
         want.sort();
         assert!(!want.is_empty(), "{m}: nothing marked");
-        assert_eq!(static_sections(&copy.join(format!("{m}.ko"))), want, "{m}");
+        assert_eq!(
+            modswap_tests::static_sections(&copy.join(format!("{m}.ko"))),
+            want,
+            "{m}"
+        );
     }
-    let mut md = kbuild::discover(&copy, Some(&tree)).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let a2 = analyze::analyze(&program).unwrap();
-    let again = rewrite::plan(&source::names_root(&md), &program, &a2).unwrap();
+    let again = analyze::run(&copy, &opts).unwrap().rewrite;
     assert!(!again.is_stale(), "second run changes:\n{}", again.diff());
 }
 
@@ -383,11 +369,9 @@ fn annotated_fs_bfs_and_nls_build() {
 /// error naming the directory, not a hang.
 #[test]
 fn limits_widen_soundly_and_budget_fails_cleanly() {
-    use modswap_annotate::analyze::Limits;
-    let mut md = kbuild::discover(&kernel_tree().join("fs/fat"), None).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let full = analyze::analyze(&program).unwrap();
+    use modswap_analyze::Limits;
+    let run = analyze::run(&kernel_tree().join("fs/fat"), &Default::default()).unwrap();
+    let (program, full) = (run.program, run.analysis);
     let narrow = analyze::analyze_with(
         &program,
         Limits {

@@ -3,34 +3,23 @@
 //! per marked object, a second run changes nothing, stale markers are
 //! found and fixed, and the report is stable.
 
-use modswap_annotate::rewrite::{self, Marker, Plan};
-use modswap_annotate::{analyze, kbuild, report, source};
-use object::{Object, ObjectSection};
+use modswap_analyze as analyze;
+use modswap_analyze::report;
+use modswap_analyze::rewrite::{Marker, Rewrite};
+use modswap_tests::static_sections as sections;
 use std::path::Path;
 
 #[path = "annotate_support.rs"]
 mod support;
 use support::{build_fixture, kdir, make};
 
-fn plan(dir: &Path) -> (Plan, analyze::Analysis) {
-    let mut md = kbuild::discover(dir, Some(kdir())).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let analysis = analyze::analyze(&program).unwrap();
-    let p = rewrite::plan(&source::names_root(&md), &program, &analysis).unwrap();
-    (p, analysis)
-}
-
-fn sections(ko: &Path) -> Vec<String> {
-    let data = std::fs::read(ko).unwrap();
-    let obj = object::File::parse(&*data).unwrap();
-    let mut v: Vec<String> = obj
-        .sections()
-        .filter_map(|s| s.name().ok().map(str::to_string))
-        .filter(|n| n.starts_with(".static_"))
-        .collect();
-    v.sort();
-    v
+fn plan(dir: &Path) -> (Rewrite, analyze::Analysis) {
+    let opts = analyze::pipeline::Options {
+        kdir: Some(kdir().to_path_buf()),
+        ..Default::default()
+    };
+    let run = analyze::run(dir, &opts).unwrap();
+    (run.rewrite, run.analysis)
 }
 
 #[test]

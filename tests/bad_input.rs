@@ -1,8 +1,8 @@
 //! Bad input: `inspect` and `verify` name the file and the reason, exit 2,
 //! and never panic, whatever the bytes.
 
-use modswap_annotate::elf::Object;
-use modswap_annotate::Error;
+use modswap_elf::Error;
+use modswap_elf::Object;
 use modswap_tests::cli::run;
 use modswap_tests::kbuild::{build, Built};
 use std::path::{Path, PathBuf};
@@ -103,7 +103,7 @@ fn truncated_and_corrupted_modules_never_panic() {
     let path = Path::new("sweep.ko");
     let check = |bytes: &[u8]| match Object::parse(path, bytes) {
         Ok(obj) => {
-            let _ = modswap_annotate::verify::verify(&obj, &obj);
+            let _ = modswap_elf::verify::verify(&obj, &obj);
         }
         Err(e) => assert!(e.to_string().starts_with("sweep.ko: "), "{e}"),
     };

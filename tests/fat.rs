@@ -3,7 +3,7 @@
 //! tree's Module.symvers; and the struct module layout modswap assumes is
 //! the kernel's.
 
-use modswap_annotate::elf::{ExportEncoding, Object, MODULE_NAME_LEN, MODULE_NAME_OFFSET};
+use modswap_elf::{ExportEncoding, Object, MODULE_NAME_LEN, MODULE_NAME_OFFSET};
 use modswap_tests::cli::run;
 use modswap_tests::kbuild::build_with;
 use modswap_tests::{kernel_tree, DEBIAN_HEADERS};

@@ -7,8 +7,8 @@
 #[path = "support/handler.rs"]
 mod support;
 
-use modswap_annotate::elf::Object;
 use modswap_codegen::{plan, version, write_handler};
+use modswap_elf::Object;
 use modswap_tests::repo_root;
 use std::path::Path;
 use support::*;
@@ -48,7 +48,7 @@ fn example(name: &str) {
     assert_eq!(errors, 0, "{name}: checkpatch:\n{report}");
 
     let ko = |dir: &Path| Object::read(&dir.join(format!("{name}.ko"))).unwrap();
-    let problems = modswap_annotate::verify::verify(&ko(&v1), &ko(&v2));
+    let problems = modswap_elf::verify::verify(&ko(&v1), &ko(&v2));
     assert!(problems.is_empty(), "{name}: verify: {problems:?}");
 }
 

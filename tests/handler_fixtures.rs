@@ -95,7 +95,7 @@ fn state_in_several_units() {
 /// symbol name.
 #[test]
 fn function_static_moved_to_file_scope_is_bound_by_asm_label() {
-    use modswap_annotate::elf::Object;
+    use modswap_elf::Object;
     let mut fx = fixture("function_statics");
     // tick.calls is gone from this new version: no class expectations.
     fx.case = "function_statics (moved)".into();
@@ -146,6 +146,6 @@ fn function_static_moved_to_file_scope_is_bound_by_asm_label() {
     assert_eq!(errors, 0, "{report}");
     let new = Object::read(&fx.new.join("fstatics.ko")).unwrap();
     assert!(new.imports.iter().any(|i| i.name == format!("_old_{sym}")));
-    let problems = modswap_annotate::verify::verify(&old, &new);
+    let problems = modswap_elf::verify::verify(&old, &new);
     assert!(problems.is_empty(), "{problems:?}");
 }

@@ -52,7 +52,7 @@ fn old_version_from_a_git_revision() {
     );
     // The same sources as the fixture's directory pair: the same IR.
     let from_dir = version::load(&request(fx.old.to_str().unwrap(), &fx.new)).unwrap();
-    let keys = |p: &modswap_annotate::ir::Program| {
+    let keys = |p: &modswap_ir::Program| {
         p.globals()
             .map(|(_, _, g)| (g.key.clone(), p.types.declare(g.ty, "")))
             .collect::<Vec<_>>()

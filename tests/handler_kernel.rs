@@ -9,9 +9,9 @@
 #[path = "support/handler.rs"]
 mod support;
 
-use modswap_annotate::elf::Object;
-use modswap_annotate::{analyze, kbuild, rewrite, source};
+use modswap_analyze as analyze;
 use modswap_codegen::{plan, version, write_handler};
+use modswap_elf::Object;
 use modswap_tests::{kernel_tree, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,12 +55,11 @@ fn build(dir: &Path) {
 
 /// Annotates a built module directory in place and rebuilds it.
 fn annotate(dir: &Path) {
-    let mut md = kbuild::discover(dir, Some(&kernel_tree())).unwrap();
-    md.load_commands().unwrap();
-    let program = source::parse(&md, source::Options::default()).unwrap();
-    let a = analyze::analyze(&program).unwrap();
-    let p = rewrite::plan(&source::names_root(&md), &program, &a).unwrap();
-    p.apply().unwrap();
+    let opts = analyze::pipeline::Options {
+        kdir: Some(kernel_tree()),
+        ..Default::default()
+    };
+    analyze::run(dir, &opts).unwrap().rewrite.apply().unwrap();
     build(dir);
 }
 
@@ -122,7 +121,7 @@ fn vfat_of_linux_6_12() {
     build(&v2);
     let (errors, report) = checkpatch(&handler);
     assert_eq!(errors, 0, "checkpatch:\n{report}");
-    let problems = modswap_annotate::verify::verify(
+    let problems = modswap_elf::verify::verify(
         &Object::read(&v1.join("vfat.ko")).unwrap(),
         &Object::read(&v2.join("vfat.ko")).unwrap(),
     );

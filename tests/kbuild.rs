@@ -10,7 +10,7 @@
 //! time); the markers compile into static sections named as modswap.h
 //! says; every error the issue lists says what to do.
 
-use modswap_annotate::sections::names;
+use modswap_ir::sections::names;
 use modswap_tests::{cli, kernel_tree, repo_root, DEBIAN_HEADERS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -396,7 +396,7 @@ fn errors_say_what_to_do() {
     std::fs::create_dir_all(other.path().join("linux")).unwrap();
     std::fs::write(
         other.path().join("linux/modswap.h"),
-        modswap_annotate::sections::MODSWAP_H.replace(".static_old.", ".static_kept."),
+        modswap_ir::sections::MODSWAP_H.replace(".static_old.", ".static_kept."),
     )
     .unwrap();
     let m = make_env(
@@ -530,7 +530,8 @@ fn one_definition_of_the_markers() {
 /// that no longer describes its unit is not used.
 #[test]
 fn facts_are_the_parse_and_stale_ones_are_not_used() {
-    use modswap_annotate::{kbuild, source};
+    use modswap_kbuild as kbuild;
+    use modswap_source as source;
     let tmp = tempfile::tempdir().unwrap();
     let dir = copy_module(
         &repo_root().join("tests/fixtures/annotate/escape"),
@@ -549,16 +550,12 @@ fn facts_are_the_parse_and_stale_ones_are_not_used() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(facts(&dir).len(), 2);
 
-    let load = || {
-        let mut md = kbuild::discover(&dir, Some(kdir)).unwrap();
-        md.load_commands().unwrap();
-        md
-    };
+    let load = || kbuild::load(&dir, Some(kdir)).unwrap();
     let opts = source::Options {
         jobs: 2,
         ..source::Options::default()
     };
-    let json = |p: &modswap_annotate::ir::Program| serde_json::to_string(p).unwrap();
+    let json = |p: &modswap_ir::Program| serde_json::to_string(p).unwrap();
     let parsed = source::parse(&load(), opts).unwrap();
     let from_facts = source::parse_using_facts(&load(), opts).unwrap();
     assert_eq!(json(&from_facts), json(&parsed));

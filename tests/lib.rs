@@ -32,3 +32,18 @@ pub fn repo_root() -> PathBuf {
         .expect("tests/ has a parent")
         .to_path_buf()
 }
+
+/// The static address sections (`.static_old.*`, `.static_new.*`) of a
+/// built module, sorted.
+pub fn static_sections(ko: &std::path::Path) -> Vec<String> {
+    let obj = modswap_elf::Object::read(ko).expect("a module modswap can read");
+    let names = modswap_ir::sections::names();
+    let mut v: Vec<String> = obj
+        .sections
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| names.is_static(n))
+        .collect();
+    v.sort();
+    v
+}

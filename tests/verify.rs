@@ -130,7 +130,7 @@ fn a_module_does_not_replace_another_module() {
 /// the merged `__ksymtab*` of the `.ko`. All three give the same exports.
 #[test]
 fn exports_are_read_in_all_three_encodings() {
-    use modswap_annotate::elf::{ExportEncoding, Object};
+    use modswap_elf::{ExportEncoding, Object};
     let built = build("tests/fixtures/modules/old_symbols/v1", "oldsym");
     let want = |enc: ExportEncoding| {
         vec![

@@ -198,7 +198,7 @@ fn the_readme_workflow_runs_as_written() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(
         r.stdout
-            .contains(&format!("\"{}\"", modswap_annotate::sections::names().info)),
+            .contains(&format!("\"{}\"", modswap_ir::sections::names().info)),
         "v2 is not marked hotswappable"
     );
 
@@ -230,10 +230,11 @@ fn the_readme_workflow_runs_as_written() {
     assert!(!ok, "a handler with an open TODO passes modswap-check");
     // ... until it is decided; then the handler is up to date again.
     let text = std::fs::read_to_string(v2.join("counterdev_modswap.c")).unwrap();
-    let decided = text.replace(
-        "\tstatic_assert(0, \"TODO(modswap): initial value for counterdev_state.extra\");",
-        "\tcounterdev_state.extra = 7;",
-    );
+    let fills = std::collections::BTreeMap::from([(
+        "init:counterdev_state.extra".to_string(),
+        vec!["\tcounterdev_state.extra = 7;".to_string()],
+    )]);
+    let decided = modswap_codegen::regions::fill(&text, &fills).unwrap();
     assert_ne!(text, decided);
     std::fs::write(v2.join("counterdev_modswap.c"), decided).unwrap();
     let (ok, out) = check("modswap-handler");

@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sections { check: Some(file) } => cmd::kbuild::check_header(&file),
         Command::Sections { check: None } => {
-            let n = modswap_annotate::sections::names();
+            let n = modswap_ir::sections::names();
             println!("static_old\t{}", n.static_old);
             println!("static_new\t{}", n.static_new);
             println!("info\t{}", n.info);

@@ -13,7 +13,8 @@
 //! the IR does not record) fails the build instead of corrupting state.
 
 use crate::types::{align_of, members, size_of, Types};
-use modswap_annotate::ir::{RecordKind, Type, TypeId};
+use modswap_ir::cdecl::{Base, Spell};
+use modswap_ir::{RecordKind, Type, TypeId, TypeTable};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A renamed copy of an old record definition.
@@ -38,11 +39,60 @@ pub struct OldDecls<'t, 'a> {
     pub forward: BTreeSet<String>,
 }
 
-fn compose(leaf: &str, decl: &str) -> String {
-    if decl.is_empty() {
-        leaf.to_string()
-    } else {
-        format!("{leaf} {decl}")
+/// How the old version's base types are spelled in a declarator: a
+/// typedef by name when the new version has it the same, qualifiers kept,
+/// records by [`OldDecls::leaf`].
+struct OldSpell<'d, 't, 'a> {
+    decls: &'d mut OldDecls<'t, 'a>,
+    quals: String,
+    /// The name a renamed anonymous record is called after.
+    hint: Option<String>,
+    indent: usize,
+}
+
+impl Spell for OldSpell<'_, '_, '_> {
+    fn base(&mut self, t: &TypeTable, id: TypeId, ptr: bool) -> Base {
+        match t.get(id) {
+            Type::Qualified {
+                base,
+                is_const,
+                is_volatile,
+            } => {
+                if *is_const && !self.quals.contains("const ") {
+                    self.quals.push_str("const ");
+                }
+                if *is_volatile && !self.quals.contains("volatile ") {
+                    self.quals.push_str("volatile ");
+                }
+                Base::Through(*base)
+            }
+            Type::Typedef {
+                name: tn,
+                underlying,
+                ..
+            } => {
+                let usable = if ptr {
+                    self.decls.types.typedef_exists(tn)
+                } else {
+                    self.decls.types.typedef_reusable(tn, id)
+                };
+                if usable {
+                    return Base::Done(format!("{}{tn}", self.quals));
+                }
+                if self.hint.is_none() || !ptr {
+                    self.hint = Some(tn.clone());
+                }
+                Base::Through(*underlying)
+            }
+            _ => {
+                let leaf = self.decls.leaf(id, ptr, self.hint.as_deref(), self.indent);
+                Base::Done(format!("{}{leaf}", self.quals))
+            }
+        }
+    }
+
+    fn param(&mut self, _: &TypeTable, id: TypeId) -> String {
+        self.decls.declare_in(id, "", true, None, self.indent)
     }
 }
 
@@ -86,103 +136,13 @@ impl<'t, 'a> OldDecls<'t, 'a> {
         indent: usize,
     ) -> String {
         let t = self.types.old;
-        let mut decl = name.to_string();
-        let mut cur = id;
-        let mut ptr = behind_ptr;
-        let mut quals = String::new();
-        let mut hint = hint.map(str::to_string);
-        loop {
-            match t.get(cur) {
-                Type::Pointer { pointee } => {
-                    decl = format!("*{decl}");
-                    cur = *pointee;
-                    ptr = true;
-                    if matches!(t.get(cur), Type::Array { .. } | Type::Function { .. }) {
-                        decl = format!("({decl})");
-                    }
-                }
-                Type::Qualified {
-                    base,
-                    is_const,
-                    is_volatile,
-                } if matches!(t.get(*base), Type::Pointer { .. }) => {
-                    let mut q = Vec::new();
-                    if *is_const {
-                        q.push("const".to_string());
-                    }
-                    if *is_volatile {
-                        q.push("volatile".to_string());
-                    }
-                    if !decl.is_empty() {
-                        q.push(decl.clone());
-                    }
-                    decl = q.join(" ");
-                    cur = *base;
-                }
-                Type::Qualified {
-                    base,
-                    is_const,
-                    is_volatile,
-                } => {
-                    if *is_const && !quals.contains("const ") {
-                        quals.push_str("const ");
-                    }
-                    if *is_volatile && !quals.contains("volatile ") {
-                        quals.push_str("volatile ");
-                    }
-                    cur = *base;
-                }
-                Type::Array { elem, len } => {
-                    decl = match len {
-                        Some(n) => format!("{decl}[{n}]"),
-                        None => format!("{decl}[]"),
-                    };
-                    cur = *elem;
-                }
-                Type::Function {
-                    ret,
-                    params,
-                    variadic,
-                } => {
-                    let (ret, params, variadic) = (*ret, params.clone(), *variadic);
-                    let mut ps: Vec<String> = params
-                        .iter()
-                        .map(|p| self.declare_in(*p, "", true, None, indent))
-                        .collect();
-                    if variadic {
-                        ps.push("...".into());
-                    }
-                    if ps.is_empty() {
-                        ps.push("void".into());
-                    }
-                    decl = format!("{decl}({})", ps.join(", "));
-                    cur = ret;
-                    ptr = true;
-                }
-                Type::Typedef {
-                    name: tn,
-                    underlying,
-                    ..
-                } => {
-                    let usable = if ptr {
-                        self.types.typedef_exists(tn)
-                    } else {
-                        self.types.typedef_reusable(tn, cur)
-                    };
-                    if usable {
-                        return compose(&format!("{quals}{tn}"), &decl);
-                    }
-                    if hint.is_none() || !ptr {
-                        hint = Some(tn.clone());
-                    }
-                    cur = *underlying;
-                }
-                _ => {
-                    let leaf = self.leaf(cur, ptr, hint.as_deref(), indent);
-                    return compose(&format!("{quals}{leaf}"), &decl);
-                }
-            }
-        }
+        let mut spell = OldSpell {
+            decls: self,
+            quals: String::new(),
+            hint: hint.map(str::to_string),
+            indent,
+        };
+        t.declarator(id, name, behind_ptr, &mut spell)
     }
 
     fn leaf(&mut self, id: TypeId, ptr: bool, hint: Option<&str>, indent: usize) -> String {
@@ -345,7 +305,7 @@ impl<'t, 'a> OldDecls<'t, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modswap_annotate::ir::{Field, Loc, TypeTable};
+    use modswap_ir::{Field, Loc, TypeTable};
 
     /// Builds a table from types, ids in order.
     fn table(types: Vec<Type>) -> TypeTable {

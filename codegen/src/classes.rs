@@ -8,9 +8,9 @@
 //! must live in a static section but the source does not mark it, the
 //! handler cannot help: that is reported (see `plan`).
 
-use modswap_annotate::class::Class;
-use modswap_annotate::ir::{Global, Module};
-use modswap_annotate::sections;
+use modswap_ir::class::Class;
+use modswap_ir::sections;
+use modswap_ir::{Global, Module};
 use std::collections::BTreeMap;
 
 /// What annotate's analysis decided for one global.
@@ -33,7 +33,7 @@ pub trait ClassSource {
 }
 
 /// annotate's analysis of the new version.
-impl ClassSource for modswap_annotate::analyze::Analysis {
+impl ClassSource for modswap_analyze::Analysis {
     fn lookup(&self, module: &str, key: &str) -> Option<Analysed> {
         let g = self.global(module, key)?;
         Some(Analysed {
@@ -183,10 +183,10 @@ mod tests {
             name: name.into(),
             key: name.into(),
             function: None,
-            linkage: modswap_annotate::ir::Linkage::Internal,
+            linkage: modswap_ir::Linkage::Internal,
             loc: Default::default(),
             span: Default::default(),
-            ty: modswap_annotate::ir::TypeId(0),
+            ty: modswap_ir::TypeId(0),
             is_const: false,
             is_definition: true,
             section: section.map(Into::into),
@@ -202,7 +202,7 @@ mod tests {
         let m = Module {
             name: "m".into(),
             modname: "m".into(),
-            units: vec![modswap_annotate::ir::Unit {
+            units: vec![modswap_ir::Unit {
                 file: "m/m.c".into(),
                 globals: vec![
                     global("a", Some(".static_old.a")),

@@ -27,21 +27,21 @@ pub enum Error {
     #[error("{side}: {cause}")]
     Kbuild {
         side: Side,
-        cause: modswap_annotate::kbuild::Error,
+        cause: modswap_kbuild::Error,
     },
 
     /// libclang could not parse a version (every error is listed).
     #[error("{side}: {cause}")]
     Parse {
         side: Side,
-        cause: modswap_annotate::source::Error,
+        cause: modswap_source::Error,
     },
 
     /// The analysis of the new version could not finish (resource budget).
     #[error("{side}: {cause}")]
     Analysis {
         side: Side,
-        cause: modswap_annotate::analyze::Error,
+        cause: modswap_analyze::Error,
     },
 
     /// `--old` is neither a directory nor a revision of the git repository
@@ -120,6 +120,10 @@ pub enum Error {
         path.display(), ids.join(", ")
     )]
     WouldLoseWork { path: PathBuf, ids: Vec<String> },
+
+    /// A decision (`--decide ID=CODE`) names no TODO of the handler.
+    #[error("no TODO {id} in the handler (its TODOs: {})", .todos.join(", "))]
+    NoSuchTodo { id: String, todos: Vec<String> },
 
     /// A template failed to render (a bug in modswap).
     #[error("template {name}: {reason}")]

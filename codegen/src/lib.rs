@@ -55,6 +55,7 @@ pub mod version;
 
 pub use error::{Error, Result, Side};
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Generated handlers are named `<module>` + this.
@@ -66,7 +67,7 @@ pub const NO_HANDLER_MACRO: &str = "MODSWAP_NO_HANDLER";
 /// analysis of its IR for the rest.
 pub fn classify(pair: &version::Pair) -> Result<classes::Classes> {
     let analysis =
-        modswap_annotate::analyze::analyze(&pair.new.program).map_err(|cause| Error::Analysis {
+        modswap_analyze::analyze(&pair.new.program).map_err(|cause| Error::Analysis {
             side: Side::New,
             cause,
         })?;
@@ -100,6 +101,18 @@ pub struct Written {
     pub decided: usize,
     /// The file already had exactly this text (left untouched).
     pub unchanged: bool,
+    /// The units the handler is compiled inside, and how.
+    pub includes: Vec<render::Include>,
+}
+
+/// How [`write_handler_with`] writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Overwrite what [`write_handler`] would refuse to.
+    pub force: bool,
+    /// Decisions, as a reviewer would write them: TODO id -> the code that
+    /// replaces the TODO (its lines indented like the TODO).
+    pub decide: BTreeMap<String, String>,
 }
 
 /// Renders `plan` to `path`. When `path` holds a reviewed handler, its
@@ -109,6 +122,17 @@ pub struct Written {
 /// place in the new handler, unless `force`. The file is written atomically
 /// (a temporary file in the same directory, renamed).
 pub fn write_handler(plan: &plan::Plan, path: &Path, force: bool) -> Result<Written> {
+    let opts = WriteOptions {
+        force,
+        ..WriteOptions::default()
+    };
+    write_handler_with(plan, path, &opts)
+}
+
+/// [`write_handler`], with [`WriteOptions`]: decisions are written into
+/// their TODOs' regions (and kept, like a reviewer's, from then on).
+pub fn write_handler_with(plan: &plan::Plan, path: &Path, opts: &WriteOptions) -> Result<Written> {
+    let force = opts.force;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -123,7 +147,7 @@ pub fn write_handler(plan: &plan::Plan, path: &Path, force: bool) -> Result<Writ
             })
         }
     };
-    let mut kept = std::collections::BTreeMap::new();
+    let mut kept = BTreeMap::new();
     if let Some(text) = &existing {
         match regions::reviewed(text) {
             Ok(r) => kept = r.kept,
@@ -154,6 +178,7 @@ pub fn write_handler(plan: &plan::Plan, path: &Path, force: bool) -> Result<Writ
         });
     }
     kept.retain(|id, _| ids.contains(id));
+    decide(plan, &name, &opts.decide, &mut kept)?;
     let text = render::render(plan, &name, &kept)?;
     let decided = plan
         .todos
@@ -172,32 +197,45 @@ pub fn write_handler(plan: &plan::Plan, path: &Path, force: bool) -> Result<Writ
         open_ids,
         decided,
         unchanged: existing.as_deref() == Some(text.as_str()),
+        includes: render::includes(plan, &name),
         text,
     };
     if !written.unchanged {
-        write_atomic(path, &written.text)?;
+        modswap_util::write_atomic(path, written.text.as_bytes()).map_err(|cause| Error::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
     }
     Ok(written)
 }
 
-/// Writes `text` to `path` through a temporary file in the same directory.
-pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let io = |cause| Error::Io {
-        path: path.to_path_buf(),
-        cause,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".modswap-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(text.as_bytes()).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
+/// Puts each decision into `kept` as its region's body, indented like the
+/// TODO it replaces.
+fn decide(
+    plan: &plan::Plan,
+    name: &str,
+    decisions: &BTreeMap<String, String>,
+    kept: &mut BTreeMap<String, Vec<String>>,
+) -> Result<()> {
+    if decisions.is_empty() {
+        return Ok(());
+    }
+    let text = render::render(plan, name, kept)?;
+    for (id, code) in decisions {
+        let Some(indent) = plan
+            .todos
+            .iter()
+            .any(|t| &t.id == id)
+            .then(|| regions::indent(&text, id))
+            .flatten()
+        else {
+            return Err(Error::NoSuchTodo {
+                id: id.clone(),
+                todos: plan.todos.iter().map(|t| t.id.clone()).collect(),
+            });
+        };
+        let body = code.lines().map(|l| format!("{indent}{l}")).collect();
+        kept.insert(id.clone(), body);
+    }
     Ok(())
 }

@@ -27,7 +27,7 @@
 //!   markers are broken), or when the file was not generated at all;
 //!   `--force` overrides each refusal.
 
-use crate::util::Fnv64;
+use modswap_util::Fnv64;
 use std::collections::BTreeMap;
 
 pub const CHECKSUM_TAG: &str = "modswap-checksum:";
@@ -128,6 +128,37 @@ pub fn regions(text: &str) -> Result<Vec<Region>, String> {
         return Err(format!("line {}: region {} never ends", at + 1, r.id));
     }
     Ok(out)
+}
+
+/// `text` with the bodies of the regions `bodies` names replaced, as a
+/// reviewer would fill them in; every other line stays as it is (and ids
+/// `text` has no region for are left out). Errors as [`regions`].
+pub fn fill(text: &str, bodies: &BTreeMap<String, Vec<String>>) -> Result<String, String> {
+    regions(text)?;
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if skipping {
+            if marker(line, END).is_some() {
+                skipping = false;
+                out.push(line.to_string());
+            }
+            continue;
+        }
+        out.push(line.to_string());
+        if let Some(body) = marker(line, BEGIN).and_then(|id| bodies.get(id)) {
+            out.extend(body.iter().cloned());
+            skipping = true;
+        }
+    }
+    Ok(out.join("\n") + "\n")
+}
+
+/// The indentation of region `id`'s begin marker in `text`.
+pub fn indent<'t>(text: &'t str, id: &str) -> Option<&'t str> {
+    text.lines()
+        .find(|l| marker(l, BEGIN) == Some(id))
+        .map(|l| &l[..l.len() - l.trim_start().len()])
 }
 
 /// The digest of a handler: every line outside region bodies, the
@@ -256,5 +287,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(reviewed("int x;\n"), Err(Refusal::NotGenerated));
+    }
+
+    #[test]
+    fn fill_replaces_the_named_bodies_only() {
+        let bodies = BTreeMap::from([("init:a.x".to_string(), vec!["\ta.x = 7;".to_string()])]);
+        let filled = fill(GEN, &bodies).unwrap();
+        assert_eq!(
+            filled,
+            GEN.replace(
+                "\tstatic_assert(0, \"TODO(modswap): initial value for a.x\");\n",
+                "\ta.x = 7;\n"
+            )
+        );
+        assert_eq!(indent(GEN, "init:a.x"), Some("\t"));
+        assert_eq!(indent(GEN, "init:b"), None);
+        let unknown = BTreeMap::from([("init:b".to_string(), vec![])]);
+        assert_eq!(fill(GEN, &unknown).as_deref(), Ok(GEN));
+        let broken = GEN.replace("\t/* modswap: end init:a.x */\n", "");
+        assert!(fill(&broken, &bodies).is_err());
     }
 }

@@ -207,41 +207,7 @@ pub fn render(
             .units
             .iter()
             .enumerate()
-            .map(|(i, u)| {
-                let id = extra_id(&u.stem);
-                let did = decls_id(&u.stem);
-                UnitCtx {
-                    file: u.file.clone(),
-                    guard: format!("MODSWAP_UNIT_{}", u.stem),
-                    function: if multi {
-                        format!("{}_modswap_{}", crate::util::c_ident(&plan.modname), u.stem)
-                    } else {
-                        "replace_module".into()
-                    },
-                    main: i == 0,
-                    forward: u.forward.clone(),
-                    defs: u
-                        .defs
-                        .iter()
-                        .map(|d| DefCtx {
-                            text: d.text.clone(),
-                            asserts: d.asserts.clone(),
-                        })
-                        .collect(),
-                    externs: u.externs.clone(),
-                    body: u.body.iter().map(|it| item(it, kept)).collect(),
-                    decls: RegionCtx {
-                        begin: begin_marker(&did),
-                        body: kept.get(&did).cloned().unwrap_or_default(),
-                        end: end_marker(&did),
-                    },
-                    extra: RegionCtx {
-                        begin: begin_marker(&id),
-                        body: kept.get(&id).cloned().unwrap_or_default(),
-                        end: end_marker(&id),
-                    },
-                }
-            })
+            .map(|(i, u)| unit_ctx(plan, i, u, kept))
             .collect(),
     };
     let mut hb = handlebars::Handlebars::new();
@@ -257,6 +223,49 @@ pub fn render(
         reason: e.to_string(),
     })?;
     Ok(seal(&text))
+}
+
+/// The template's view of unit `u`, the `i`th part of the handler.
+fn unit_ctx(
+    plan: &Plan,
+    i: usize,
+    u: &crate::plan::UnitPlan,
+    kept: &BTreeMap<String, Vec<String>>,
+) -> UnitCtx {
+    let multi = plan.units.len() > 1;
+    let id = extra_id(&u.stem);
+    let did = decls_id(&u.stem);
+    UnitCtx {
+        file: u.file.clone(),
+        guard: unit_guard(u),
+        function: if multi {
+            format!("{}_modswap_{}", crate::util::c_ident(&plan.modname), u.stem)
+        } else {
+            "replace_module".into()
+        },
+        main: i == 0,
+        forward: u.forward.clone(),
+        defs: u
+            .defs
+            .iter()
+            .map(|d| DefCtx {
+                text: d.text.clone(),
+                asserts: d.asserts.clone(),
+            })
+            .collect(),
+        externs: u.externs.clone(),
+        body: u.body.iter().map(|it| item(it, kept)).collect(),
+        decls: RegionCtx {
+            begin: begin_marker(&did),
+            body: kept.get(&did).cloned().unwrap_or_default(),
+            end: end_marker(&did),
+        },
+        extra: RegionCtx {
+            begin: begin_marker(&id),
+            body: kept.get(&id).cloned().unwrap_or_default(),
+            end: end_marker(&id),
+        },
+    }
 }
 
 fn tabs(n: usize) -> String {
@@ -376,4 +385,46 @@ mod tests {
         assert_eq!(c.last().unwrap(), "\t */");
         assert!(c.iter().all(|l| l.len() + 7 <= 80));
     }
+}
+
+/// The macro that selects unit `u`'s part of a handler with several parts.
+fn unit_guard(u: &crate::plan::UnitPlan) -> String {
+    format!("MODSWAP_UNIT_{}", u.stem)
+}
+
+/// Where a handler is compiled: a unit of the module, and what ends it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Include {
+    /// The C file, relative to the module directory.
+    pub unit: String,
+    /// The macro to define before the `#include` (handlers with several
+    /// parts), selecting the unit's part.
+    pub define: Option<String>,
+    /// The file to include: the handler.
+    pub include: String,
+    /// The lines to append to the unit: the `#define`, if any, and the
+    /// `#include`.
+    pub append: String,
+}
+
+/// The units `plan`'s handler, written as `file_name`, is compiled inside,
+/// in the module's order: what its header tells a reader, as data.
+pub fn includes(plan: &Plan, file_name: &str) -> Vec<Include> {
+    let multi = plan.units.len() > 1;
+    plan.units
+        .iter()
+        .map(|u| {
+            let define = multi.then(|| unit_guard(u));
+            let append = match &define {
+                Some(d) => format!("\n#define {d}\n#include \"{file_name}\"\n"),
+                None => format!("\n#include \"{file_name}\"\n"),
+            };
+            Include {
+                unit: u.file.clone(),
+                define,
+                include: file_name.to_string(),
+                append,
+            }
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@
 //! separately: [`Types::changed_pointee`]). Two types are *the same* when
 //! an object of the old one can be copied into the new one as a whole.
 
-use modswap_annotate::ir::{Field, RecordKind, Type, TypeId, TypeTable};
+use modswap_ir::{Field, RecordKind, Type, TypeId, TypeTable};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 

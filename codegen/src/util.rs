@@ -1,26 +1,5 @@
 //! Small helpers.
 
-/// FNV-1a, 64 bits: a stable, dependency-free digest for version ids and
-/// the handler's checksum (not for security).
-pub struct Fnv64(u64);
-
-impl Fnv64 {
-    pub fn new() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-
-    pub fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    pub fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// `inode-cache` -> `inode_cache`: a C identifier fragment.
 pub fn c_ident(s: &str) -> String {
     let mut out: String = s
@@ -43,13 +22,6 @@ pub fn rel_to(file: &str, dir: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn fnv_known_value() {
-        let mut h = super::Fnv64::new();
-        h.write(b"a");
-        assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
-    }
-
     #[test]
     fn identifiers() {
         assert_eq!(super::c_ident("nls_euc-jp"), "nls_euc_jp");

@@ -8,15 +8,10 @@
 //! has no build of its own, so it is parsed with the new version's flags,
 //! by this rule:
 //!
-//! - a C file that exists in both versions (same path relative to the
-//!   module directory) gets the new version's command for that file, with
-//!   every path argument inside the new module directory (`-I`, `-include`,
-//!   the source, the object) moved to the old one;
-//! - a C file only the old version has (renamed or removed since) gets the
-//!   command of the first C file of the same module in the new version,
-//!   moved the same way, with `KBUILD_BASENAME` set to its own name; a note
-//!   in the handler's header says so (per-file `CFLAGS_<obj>.o` of the old
-//!   Makefile are not reproduced).
+//! [`modswap_kbuild::ModuleDir::derive_commands`] (a C file in both
+//! versions gets the new version's command, moved to the old directory; a
+//! C file only the old version has gets the command of the first C file of
+//! its module, with a note in the handler's header).
 //!
 //! Include paths are never guessed: the kernel's come from the new
 //! version's Kbuild command, the module's own are moved with the directory.
@@ -24,10 +19,10 @@
 //! wherever it was built).
 
 use crate::error::{Error, Result, Side};
-use crate::util::Fnv64;
-use modswap_annotate::ir::Program;
-use modswap_annotate::kbuild::{self, ModuleDir};
-use modswap_annotate::source;
+use modswap_ir::Program;
+use modswap_kbuild::{self as kbuild, ModuleDir};
+use modswap_source as source;
+use modswap_util::Fnv64;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -115,7 +110,7 @@ pub fn load(req: &Request) -> Result<Pair> {
         });
     }
     old_dir.modules.retain(|m| m.name == module);
-    let mut notes = derive_commands(&mut old_dir, &new_dir);
+    let mut notes = old_dir.derive_commands(&new_dir);
     hide_handlers(&mut old_dir);
 
     let opts = source::Options {
@@ -315,58 +310,6 @@ fn resolve_old(
         )));
     }
     Ok((dir, Some(tmp), Some(sha)))
-}
-
-/// Gives every C file of `old` a compile command derived from `new`'s (the
-/// rule in the module documentation). Returns notes for the header.
-fn derive_commands(old: &mut ModuleDir, new: &ModuleDir) -> Vec<String> {
-    let mut notes = Vec::new();
-    for m in &mut old.modules {
-        let Some(nm) = new.modules.iter().find(|n| n.name == m.name) else {
-            continue;
-        };
-        let first = nm
-            .sources
-            .iter()
-            .find_map(|s| Some((s, s.command.as_ref()?)));
-        for s in &mut m.sources {
-            let rel = s
-                .path
-                .strip_prefix(&old.dir)
-                .unwrap_or(&s.path)
-                .to_path_buf();
-            let same = nm.sources.iter().find_map(|ns| {
-                let nrel = ns.path.strip_prefix(&new.dir).ok()?;
-                (nrel == rel).then_some(ns.command.as_ref()?)
-            });
-            if let Some(c) = same {
-                s.command = Some(c.retarget(&new.dir, &old.dir));
-            } else if let Some((fs, c)) = first {
-                let stem = s
-                    .path
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                s.command = Some(
-                    c.retarget(&new.dir, &old.dir)
-                        .retarget(
-                            &old.dir
-                                .join(fs.path.strip_prefix(&new.dir).unwrap_or(&fs.path)),
-                            &s.path,
-                        )
-                        .with_define("KBUILD_BASENAME", &format!("\"{stem}\"")),
-                );
-                notes.push(format!(
-                    "the old version's {} has no counterpart in the new version; it was parsed \
-                     with the flags of {} (KBUILD_BASENAME adjusted)",
-                    rel.display(),
-                    fs.path.strip_prefix(&new.dir).unwrap_or(&fs.path).display()
-                ));
-            }
-        }
-    }
-    notes
 }
 
 /// Parses the versions without their handlers: a generated handler is

@@ -5,9 +5,9 @@
 
 #![allow(dead_code)]
 
-use modswap_annotate::class::Class;
 use modswap_codegen::classes::Analysed;
 use modswap_codegen::{plan, version, Written};
+use modswap_ir::class::Class;
 use modswap_tests::{repo_root, DEBIAN_HEADERS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -206,31 +206,10 @@ pub fn fills(case: &str) -> BTreeMap<String, Vec<String>> {
     m
 }
 
-/// Replaces the bodies of regions `fills` names, as a reviewer would.
+/// Replaces the bodies of regions `fills` names, as a reviewer would
+/// (with codegen's own regions parser).
 pub fn fill(text: &str, fills: &BTreeMap<String, Vec<String>>) -> String {
-    let mut out = Vec::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        let t = line.trim();
-        if skipping {
-            if t.starts_with("/* modswap: end ") {
-                skipping = false;
-                out.push(line.to_string());
-            }
-            continue;
-        }
-        out.push(line.to_string());
-        if let Some(id) = t
-            .strip_prefix("/* modswap: begin ")
-            .and_then(|r| r.strip_suffix(" */"))
-        {
-            if let Some(body) = fills.get(id) {
-                out.extend(body.iter().cloned());
-                skipping = true;
-            }
-        }
-    }
-    out.join("\n") + "\n"
+    modswap_codegen::regions::fill(text, fills).unwrap_or_else(|e| panic!("fill: {e}"))
 }
 
 /// Ends the unit with the include of the handler (and the unit macro when

@@ -176,18 +176,16 @@ pub fn series() -> Result<Vec<PathBuf>> {
 
 fn fingerprint(files: &[PathBuf]) -> Result<String> {
     // FNV-1a over names and contents: enough to notice a changed input.
-    let mut h: u64 = 0xcbf29ce484222325;
+    let mut h = modswap_util::Fnv64::new();
     for f in files {
         let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         // The file's name, not its path: another checkout of the same
         // series must not make the tree rebuild.
         let name = f.file_name().unwrap_or_default().to_string_lossy();
-        for b in name.bytes().chain(bytes) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
+        h.write(name.as_bytes());
+        h.write(&bytes);
     }
-    Ok(format!("{h:016x}"))
+    Ok(format!("{:016x}", h.finish()))
 }
 
 /// Brings the tree's source to base + series, touching only what differs.

@@ -11,7 +11,7 @@
 use crate::kernel::{Tree, Variant};
 use crate::paths;
 use crate::qemu::{kernel_problems, Boot, BootLog, Initramfs};
-use crate::util::{median, pct, run, work_dir, Cmd};
+use crate::util::{run, work_dir, Cmd};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -283,7 +283,7 @@ fn initramfs(tree: &Tree, out: &Path, helper: &Path) -> Result<PathBuf> {
 }
 
 /// Builds everything for `tree` and boots it with `run.sh <suite>`.
-fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLog> {
+pub(crate) fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLog> {
     let out = work_dir("loader-tests", tree.variant);
     std::fs::create_dir_all(&out)?;
     build_modules(tree, &out)?;
@@ -388,7 +388,7 @@ pub fn test_off(tree: &Tree) -> Result<()> {
 }
 
 /// `MSW-BENCH <key> ...` lines of a bench run, by key.
-fn bench_lines(log: &BootLog) -> Result<BTreeMap<String, Vec<String>>> {
+pub(crate) fn bench_lines(log: &BootLog) -> Result<BTreeMap<String, Vec<String>>> {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in log.text.lines() {
         if let Some(rest) = line.strip_prefix("MSW-BENCH ") {
@@ -406,7 +406,7 @@ fn bench_lines(log: &BootLog) -> Result<BTreeMap<String, Vec<String>>> {
 }
 
 /// The number after `name=` or after the word `name` in `line`.
-fn value(line: &str, name: &str) -> Option<f64> {
+pub(crate) fn value(line: &str, name: &str) -> Option<f64> {
     let words: Vec<&str> = line.split_whitespace().collect();
     for (i, w) in words.iter().enumerate() {
         if let Some(v) = w.strip_prefix(&format!("{name}=")) {
@@ -419,130 +419,16 @@ fn value(line: &str, name: &str) -> Option<f64> {
     None
 }
 
-fn lookup(map: &BTreeMap<String, Vec<String>>, key: &str, prefix: &str, name: &str) -> Result<f64> {
+pub(crate) fn lookup(
+    map: &BTreeMap<String, Vec<String>>,
+    key: &str,
+    prefix: &str,
+    name: &str,
+) -> Result<f64> {
     map.get(key)
         .and_then(|v| v.iter().find(|l| l.starts_with(prefix)))
         .and_then(|l| value(l, name))
         .with_context(|| format!("benchmark output has no {key} {prefix} {name}"))
-}
-
-/// `cargo xtask bench loader`: load time on the stock and the hotswap
-/// kernel, swap time and its breakdown, the read() path before and after a
-/// swap, and the memory kept for re-linking.
-pub fn bench() -> Result<()> {
-    let stock = crate::kernel::prepare(Variant::Stock)?;
-    let hotswap = crate::kernel::prepare(Variant::Hotswap)?;
-    let s = bench_lines(&boot(&stock, "bench", Duration::from_secs(900))?)?;
-    let h = bench_lines(&boot(&hotswap, "bench", Duration::from_secs(900))?)?;
-
-    println!("Loader benchmark: QEMU TCG, -smp 2. Times are emulated and the host is shared:");
-    println!("ratios use the fastest of N runs (noise only adds time); medians in brackets.");
-    println!();
-    for (m, what) in [
-        ("fat", "fat.ko (not hotswappable)"),
-        ("v1", "msw_dev (hotswappable)"),
-        ("msw_user_v1", "msw_user (uses msw_dev)"),
-    ] {
-        let (ls, lh) = (
-            lookup(&s, "load", m, "min_ns")?,
-            lookup(&h, "load", m, "min_ns")?,
-        );
-        let (ms, mh) = (
-            lookup(&s, "load", m, "load_ns")?,
-            lookup(&h, "load", m, "load_ns")?,
-        );
-        println!(
-            "normal load of {what:<27} stock {:>6.0} us [{:.0}], hotswap kernel {:>6.0} us [{:.0}]: {:+.1}% (paper: +3.45%)",
-            ls / 1e3,
-            ms / 1e3,
-            lh / 1e3,
-            mh / 1e3,
-            pct(lh - ls, ls)
-        );
-    }
-
-    let swaps = h.get("swap").cloned().unwrap_or_default();
-    if swaps.is_empty() {
-        bail!("the hotswap kernel run reported no swaps");
-    }
-    let col = |name: &str| median(swaps.iter().filter_map(|l| value(l, name)).collect());
-    let load = lookup(&h, "load", "v1", "min_ns")?;
-    let syscall = lookup(&h, "swapcall", "", "min_ns")?;
-    let syscall_median = lookup(&h, "swapcall", "", "swap_ns")?;
-    let total = col("total_ns");
-    println!();
-    println!(
-        "swap of msw_dev (v1 <-> v2, 1 user): {:.0} us [{:.0}] as seen by finit_module() = {:.0}% of its normal load (paper: 139%)",
-        syscall / 1e3,
-        syscall_median / 1e3,
-        pct(syscall, load)
-    );
-    println!(
-        "in-kernel breakdown, median of {} swaps, total {:.0} us:",
-        swaps.len(),
-        total / 1e3
-    );
-    let parts = [
-        ("quiescence detection", col("quiescence_ns")),
-        ("symbol resolution", col("resolution_ns")),
-        ("relocation", col("relocation_ns")),
-        ("re-linking users", col("relink_ns")),
-        ("replace handler", col("replace_ns")),
-    ];
-    let known: f64 = parts.iter().map(|p| p.1).sum();
-    for (name, v) in parts {
-        println!("  {name:<22} {:>8.1} us {:>5.1}%", v / 1e3, pct(v, total));
-    }
-    println!(
-        "  {:<22} {:>8.1} us {:>5.1}% (reading and checking the image, allocation, protections, sysfs)",
-        "other",
-        (total - known) / 1e3,
-        pct(total - known, total)
-    );
-    println!(
-        "  machine stopped        {:>8.1} us (quiescence check, static sections, replace, re-link, merge)",
-        col("stopped_ns") / 1e3
-    );
-    let resolve_user = lookup(&h, "resolve", "msw_user", "msw_user")?;
-    println!(
-        "re-linking msw_user took {:.0}% of its normal symbol resolution ({:.1} us) (paper: 35%)",
-        pct(col("relink_ns"), resolve_user),
-        resolve_user / 1e3
-    );
-
-    let min_of = |map: &BTreeMap<String, Vec<String>>, prefix: &str| -> f64 {
-        map.get("read")
-            .map(|v| {
-                v.iter()
-                    .filter(|l| l.starts_with(prefix))
-                    .filter_map(|l| value(l, "read_ns"))
-                    .fold(f64::INFINITY, f64::min)
-            })
-            .unwrap_or(f64::NAN)
-    };
-    let (rb, ra, rs) = (
-        min_of(&h, "before"),
-        min_of(&h, "after"),
-        min_of(&s, "before"),
-    );
-    println!();
-    println!(
-        "read() of /dev/msw (v1): {rb:.0} ns before any swap, {ra:.0} ns after {} swaps: ratio {:.2}; stock kernel {rs:.0} ns: ratio {:.2}",
-        2 * swaps.len(),
-        ra / rb,
-        ra / rs
-    );
-
-    println!();
-    for (m, build) in [("msw_dev", "v1"), ("msw_user", "msw_user_v1")] {
-        let kept = lookup(&h, "kept", m, m)?;
-        let size = lookup(&h, "size", build, build)?;
-        println!(
-            "kept for hotswap/re-linking by {m:<8}: {kept:>6.0} bytes for a {size:.0}-byte .ko ({:.1}%)",
-            pct(kept, size)
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -588,7 +474,7 @@ mod tests {
         assert_eq!(value("v1 load_ns 1234 min_ns 1000", "min_ns"), Some(1000.0));
         assert_eq!(value(" total_ns=5 tries=1", "tries"), Some(1.0));
         assert_eq!(value("msw_dev 1716", "msw_dev"), Some(1716.0));
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(crate::util::median(vec![3.0, 1.0, 2.0]), 2.0);
     }
 
     #[test]

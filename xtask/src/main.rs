@@ -16,7 +16,6 @@
 
 mod bench;
 mod e2e;
-mod kbuild_bench;
 mod kernel;
 mod loadertest;
 #[cfg(test)]
@@ -108,15 +107,15 @@ fn main() -> Result<()> {
         }
         Task::Bench(BenchTask::Loader) => {
             setup::debian_packages()?;
-            loadertest::bench()
+            bench::loader::bench()
         }
         Task::Bench(BenchTask::Kbuild) => {
             setup::all()?;
-            kbuild_bench::bench()
+            bench::kbuild::bench()
         }
         Task::Bench(BenchTask::E2e) => {
             setup::debian_packages()?;
-            e2e::bench()
+            bench::e2e::bench()
         }
         Task::Quickstart => quickstart::quickstart(),
         Task::Demo { rounds, clients } => {

@@ -95,14 +95,7 @@ pub fn output(cmd: Cmd) -> Result<Output> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent")?;
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
+    modswap_util::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The median of `v` (the upper one of an even count); NaN when empty, so
@@ -133,4 +126,29 @@ pub fn work_dir(harness: &str, variant: crate::kernel::Variant) -> std::path::Pa
         crate::kernel::Variant::Stock => "stock",
     };
     crate::paths::cache_dir().join(harness).join(name)
+}
+
+/// Copies the sources of module directory `from` (its C files but Kbuild's
+/// generated `.mod.c`, headers, `Makefile`, `Kconfig`) into `to`; returns
+/// the names copied.
+pub fn copy_module_sources(from: &Path, to: &Path) -> Result<Vec<String>> {
+    let mut copied = Vec::new();
+    for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let p = e?.path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let keep = (name.ends_with(".c") && !name.ends_with(".mod.c"))
+            || name.ends_with(".h")
+            || name == "Makefile"
+            || name == "Kconfig";
+        if keep && p.is_file() {
+            std::fs::copy(&p, to.join(&name))?;
+            copied.push(name);
+        }
+    }
+    copied.sort();
+    Ok(copied)
 }

@@ -3,14 +3,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modswap_annotate::elf::Object;
+use modswap_elf::Object;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     match Object::parse(Path::new("fuzz.ko"), data) {
         Ok(obj) => {
             let _ = serde_json::to_string(&obj).expect("the model serialises");
-            let _ = modswap_annotate::verify::verify(&obj, &obj);
+            let _ = modswap_elf::verify::verify(&obj, &obj);
         }
         Err(e) => {
             let msg = e.to_string();

@@ -157,23 +157,8 @@ impl<'tu> Cursor<'tu> {
         (!null).then_some(Cursor { raw, tu: self.tu })
     }
 
-    pub fn translation_unit(&self) -> &'tu TranslationUnit<'tu> {
-        self.tu
-    }
-
     pub fn kind(&self) -> Kind {
         Kind::from_raw(self.raw.kind)
-    }
-
-    /// libclang's name for this cursor's kind (for messages).
-    pub fn kind_spelling(&self) -> String {
-        // SAFETY: the string is disposed.
-        unsafe { take_string(clang_getCursorKindSpelling(self.raw.kind)) }
-    }
-
-    pub fn is_declaration(&self) -> bool {
-        // SAFETY: a check on the kind value.
-        unsafe { clang_isDeclaration(self.raw.kind) != 0 }
     }
 
     pub fn is_expression(&self) -> bool {
@@ -181,19 +166,9 @@ impl<'tu> Cursor<'tu> {
         unsafe { clang_isExpression(self.raw.kind) != 0 }
     }
 
-    pub fn is_attribute(&self) -> bool {
-        // SAFETY: a check on the kind value.
-        unsafe { clang_isAttribute(self.raw.kind) != 0 }
-    }
-
     pub fn spelling(&self) -> String {
         // SAFETY: the cursor is alive; the string is disposed.
         unsafe { take_string(clang_getCursorSpelling(self.raw)) }
-    }
-
-    pub fn display_name(&self) -> String {
-        // SAFETY: as above.
-        unsafe { take_string(clang_getCursorDisplayName(self.raw)) }
     }
 
     /// The unified symbol resolution: a name that identifies a declaration
@@ -208,13 +183,6 @@ impl<'tu> Cursor<'tu> {
     pub fn location(&self) -> Location {
         // SAFETY: the cursor is alive.
         Location::from_raw(unsafe { clang_getCursorLocation(self.raw) })
-    }
-
-    /// Where the cursor's text was spelled (inside a macro body, for a
-    /// declaration that a macro makes).
-    pub fn spelling_location(&self) -> Location {
-        // SAFETY: the cursor is alive.
-        Location::spelling_from_raw(unsafe { clang_getCursorLocation(self.raw) })
     }
 
     /// The file of [`Cursor::location`], as an identity only: cheaper than
@@ -235,11 +203,6 @@ impl<'tu> Cursor<'tu> {
             clang_getFileLocation(end, &mut file, &mut line, &mut column, &mut offset);
         }
         (!file.is_null()).then_some((FileId(file as usize), offset))
-    }
-
-    pub fn is_in_main_file(&self) -> bool {
-        // SAFETY: the cursor is alive.
-        unsafe { clang_Location_isFromMainFile(clang_getCursorLocation(self.raw)) != 0 }
     }
 
     pub fn extent(&self) -> Extent {
@@ -321,16 +284,6 @@ impl<'tu> Cursor<'tu> {
         out
     }
 
-    pub fn semantic_parent(&self) -> Option<Cursor<'tu>> {
-        // SAFETY: the cursor is alive.
-        self.wrap(unsafe { clang_getCursorSemanticParent(self.raw) })
-    }
-
-    pub fn lexical_parent(&self) -> Option<Cursor<'tu>> {
-        // SAFETY: the cursor is alive.
-        self.wrap(unsafe { clang_getCursorLexicalParent(self.raw) })
-    }
-
     /// The declaration a reference or expression refers to.
     pub fn referenced(&self) -> Option<Cursor<'tu>> {
         // SAFETY: the cursor is alive.
@@ -357,11 +310,6 @@ impl<'tu> Cursor<'tu> {
     pub fn ty(&self) -> Type<'tu> {
         // SAFETY: the cursor is alive.
         Type::from_raw(unsafe { clang_getCursorType(self.raw) }, self.tu)
-    }
-
-    pub fn result_type(&self) -> Type<'tu> {
-        // SAFETY: the cursor is alive.
-        Type::from_raw(unsafe { clang_getCursorResultType(self.raw) }, self.tu)
     }
 
     /// The underlying type of a typedef declaration.
@@ -440,25 +388,9 @@ impl<'tu> Cursor<'tu> {
         unsafe { clang_Cursor_isAnonymousRecordDecl(self.raw) != 0 }
     }
 
-    pub fn enum_value(&self) -> i64 {
-        // SAFETY: the cursor is alive.
-        unsafe { clang_getEnumConstantDeclValue(self.raw) }
-    }
-
-    pub fn num_arguments(&self) -> Option<u32> {
-        // SAFETY: the cursor is alive.
-        let n = unsafe { clang_Cursor_getNumArguments(self.raw) };
-        u32::try_from(n).ok()
-    }
-
     pub fn argument(&self, i: u32) -> Option<Cursor<'tu>> {
         // SAFETY: the cursor is alive.
         self.wrap(unsafe { clang_Cursor_getArgument(self.raw, i) })
-    }
-
-    pub fn is_macro_function_like(&self) -> bool {
-        // SAFETY: the cursor is alive.
-        unsafe { clang_Cursor_isMacroFunctionLike(self.raw) != 0 }
     }
 
     /// The value of a constant expression, if libclang can compute it.

@@ -107,15 +107,6 @@ pub(crate) fn ensure_loaded() -> Result<(), Error> {
     Ok(())
 }
 
-/// The path and version string of the libclang in use, for reports.
-pub fn library_info() -> Result<(PathBuf, String), Error> {
-    let lib = shared_library()?;
-    ensure_loaded()?;
-    // SAFETY: the library is loaded on this thread; the string is owned and disposed.
-    let version = unsafe { take_string(clang_sys::clang_getClangVersion()) };
-    Ok((lib.path().to_path_buf(), version))
-}
-
 /// Converts and disposes a libclang string.
 ///
 /// # Safety

@@ -17,28 +17,11 @@ impl Location {
     /// The *file* location: where the text is, after macro expansion is
     /// traced to the place the macro was invoked.
     pub(crate) fn from_raw(loc: CXSourceLocation) -> Location {
-        Self::read(loc, Which::File)
-    }
-
-    /// The *spelling* location: for a token that comes from a macro body,
-    /// the place in the macro definition.
-    pub(crate) fn spelling_from_raw(loc: CXSourceLocation) -> Location {
-        Self::read(loc, Which::Spelling)
-    }
-
-    fn read(loc: CXSourceLocation, which: Which) -> Location {
         let mut file: CXFile = std::ptr::null_mut();
         let (mut line, mut column, mut offset) = (0u32, 0u32, 0u32);
         // SAFETY: plain out-parameters; the file name string is disposed.
         unsafe {
-            match which {
-                Which::File => {
-                    clang_getFileLocation(loc, &mut file, &mut line, &mut column, &mut offset)
-                }
-                Which::Spelling => {
-                    clang_getSpellingLocation(loc, &mut file, &mut line, &mut column, &mut offset)
-                }
-            }
+            clang_getFileLocation(loc, &mut file, &mut line, &mut column, &mut offset);
             let file = if file.is_null() {
                 None
             } else {
@@ -52,11 +35,6 @@ impl Location {
             }
         }
     }
-}
-
-enum Which {
-    File,
-    Spelling,
 }
 
 impl std::fmt::Display for Location {

@@ -3,7 +3,6 @@
 use crate::cursor::Cursor;
 use crate::{take_string, TranslationUnit};
 use clang_sys::*;
-use std::ffi::CString;
 use std::os::raw::c_void;
 
 /// The type kinds modswap distinguishes.
@@ -144,14 +143,6 @@ impl<'tu> Type<'tu> {
     pub fn align_of(&self) -> Option<u64> {
         // SAFETY: as above.
         let n = unsafe { clang_Type_getAlignOf(self.raw) };
-        u64::try_from(n).ok()
-    }
-
-    /// The offset in bits of a field of this record type.
-    pub fn offset_of(&self, field: &str) -> Option<u64> {
-        let name = CString::new(field).ok()?;
-        // SAFETY: as above; the name is alive for the call.
-        let n = unsafe { clang_Type_getOffsetOf(self.raw, name.as_ptr()) };
         u64::try_from(n).ok()
     }
 

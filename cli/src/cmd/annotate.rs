@@ -1,9 +1,9 @@
 //! `modswap annotate <dir>`: classify every global of a module directory
 //! and mark the declarations that need a static address section.
 //!
-//! Stages: discover the directory's modules (Kbuild), read Kbuild's saved
-//! compile commands, parse every C file with libclang, analyse, plan the
-//! rewrite, then write it (default), print it as a patch (`--patch`), only
+//! Stages ([`modswap_analyze::run`]): discover the directory's modules
+//! (Kbuild), read Kbuild's saved compile commands, parse every C file with
+//! libclang, analyse, plan the rewrite; then this command writes it (default), print it as a patch (`--patch`), only
 //! check it (`--check`: exit 1 when the markers are stale), or only report
 //! (`--dry-run`). The report (text or JSON) goes to stdout, except with
 //! `--patch`, whose stdout is the diff, and `--check`, which prints only
@@ -18,8 +18,8 @@
 //!   describes the unit (same flags, same files), and parses the rest.
 
 use super::{emit, exit_no, Format};
-use anyhow::{Context, Result};
-use modswap_annotate::{analyze, kbuild, report, rewrite, source};
+use anyhow::Result;
+use modswap_analyze::{self as analyze, rewrite};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -70,26 +70,22 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let mut dir = kbuild::discover(&args.dir, args.kdir.as_deref())?;
     if let Some(unit) = &args.parse_unit {
-        source::facts::write_unit(&dir, unit)?;
+        let dir = modswap_kbuild::discover(&args.dir, args.kdir.as_deref())?;
+        modswap_source::saved::write_unit(&dir, unit)?;
         return Ok(ExitCode::SUCCESS);
     }
-    dir.load_commands()?;
-    let mut opts = source::Options::default();
-    if let Some(j) = args.jobs {
-        opts.jobs = j.max(1);
-    }
-    opts.fold_header_bodies = !args.full_parse;
-    let program = if args.from_facts {
-        source::parse_using_facts(&dir, opts)?
-    } else {
-        source::parse(&dir, opts)?
+    let mut opts = analyze::pipeline::Options {
+        kdir: args.kdir.clone(),
+        from_facts: args.from_facts,
+        ..Default::default()
     };
-    let analysis = analyze::analyze(&program)?;
-    let root = source::names_root(&dir);
-    let plan = rewrite::plan(&root, &program, &analysis)
-        .with_context(|| format!("planning the rewrite of {}", dir.dir.display()))?;
+    if let Some(j) = args.jobs {
+        opts.parse.jobs = j.max(1);
+    }
+    opts.parse.fold_header_bodies = !args.full_parse;
+    let run = analyze::run(&args.dir, &opts)?;
+    let (analysis, plan) = (&run.analysis, &run.rewrite);
 
     if args.patch {
         emit(&plan.diff())?;
@@ -134,16 +130,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if !args.dry_run {
         plan.apply()?;
     }
-    let mut rep = report::build(&analysis, &plan);
-    // The built modules, when they are up to date with the sources.
-    let elf = analyze::elf_check::cross_check(&analysis, &analyze::elf_check::built(&dir));
-    rep.add_elf_check(&elf);
-    rep.notes.extend(dir.notes.iter().cloned());
-    rep.notes.extend(
-        dir.skipped
-            .iter()
-            .map(|(m, why)| format!("{m}: not analysed: {why}")),
-    );
+    let rep = run.report();
     match args.format {
         Format::Text => emit(&rep.text(!args.dry_run))?,
         Format::Json => emit(&rep.json())?,

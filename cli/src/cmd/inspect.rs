@@ -5,7 +5,7 @@
 //! stops after the imports.
 //!
 //! JSON: one object, keys sorted, arrays in the order documented on
-//! `modswap_annotate::elf::Object` (index order for sections, symbols and
+//! `modswap_elf::Object` (index order for sections, symbols and
 //! relocations; by name for data symbols, imports and exports):
 //!
 //! ```text
@@ -26,7 +26,7 @@
 //! ```
 
 use anyhow::Result;
-use modswap_annotate::elf::{Object, Origin, Place, Use};
+use modswap_elf::{Object, Origin, Place, Use};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +99,22 @@ fn place(obj: &Object, p: &Place) -> String {
 /// relocation tables.
 pub fn text(file: &str, obj: &Object, brief: bool) -> String {
     let mut o = String::new();
+    header(&mut o, obj, file);
+    data_symbols(&mut o, obj);
+    references(&mut o, obj);
+    exports(&mut o, obj);
+    imports(&mut o, obj);
+    if !brief {
+        sections(&mut o, obj);
+        symbols(&mut o, obj);
+        relocations(&mut o, obj);
+    }
+    warnings(&mut o, obj);
+    o
+}
+
+/// `inspect`'s text: the module, whether it is hotswappable, the counts.
+fn header(o: &mut String, obj: &Object, file: &str) {
     let m = &obj.module;
     let _ = writeln!(o, "File:          {file}");
     let _ = writeln!(
@@ -127,7 +143,10 @@ pub fn text(file: &str, obj: &Object, brief: bool) -> String {
         obj.imports.len(),
         obj.exports.len()
     );
+}
 
+/// `inspect`'s text: every data symbol: section, size, placement, who refers to it.
+fn data_symbols(o: &mut String, obj: &Object) {
     let _ = writeln!(o, "\nData symbols ({}):", obj.data.len());
     let mut t = Table::new(&[
         "Name",
@@ -165,7 +184,10 @@ pub fn text(file: &str, obj: &Object, brief: bool) -> String {
         ]);
     }
     o.push_str(&t.render("  "));
+}
 
+/// `inspect`'s text: the references to each data symbol.
+fn references(o: &mut String, obj: &Object) {
     let referenced: Vec<_> = obj
         .data
         .iter()
@@ -196,7 +218,10 @@ pub fn text(file: &str, obj: &Object, brief: bool) -> String {
         let rendered = t.render("    ");
         o.push_str(rendered.split_once('\n').map_or("", |x| x.1));
     }
+}
 
+/// `inspect`'s text: the exports.
+fn exports(o: &mut String, obj: &Object) {
     let _ = writeln!(o, "\nExports ({}):", obj.exports.len());
     if obj.exports.is_empty() {
         let _ = writeln!(o, "  (none)");
@@ -220,17 +245,18 @@ pub fn text(file: &str, obj: &Object, brief: bool) -> String {
     if !obj.exports.is_empty() {
         o.push_str(&t.render("  "));
     }
+}
 
+/// `inspect`'s text: the imports.
+fn imports(o: &mut String, obj: &Object) {
     let _ = writeln!(o, "\nImports ({}):", obj.imports.len());
     for i in &obj.imports {
         let _ = writeln!(o, "  {}{}", i.name, if i.weak { " (weak)" } else { "" });
     }
+}
 
-    if brief {
-        warnings(&mut o, obj);
-        return o;
-    }
-
+/// `inspect`'s text: every section.
+fn sections(o: &mut String, obj: &Object) {
     let _ = writeln!(o, "\nSections ({}):", obj.sections.len());
     let mut t = Table::new(&[
         ">Nr",
@@ -256,7 +282,10 @@ pub fn text(file: &str, obj: &Object, brief: bool) -> String {
         ]);
     }
     o.push_str(&t.render("  "));
+}
 
+/// `inspect`'s text: every symbol.
+fn symbols(o: &mut String, obj: &Object) {
     let _ = writeln!(o, "\nSymbols ({}):", obj.symbols.len());
     let mut t = Table::new(&[">Num", ">Value", ">Size", "Type", "Bind", "Section", "Name"]);
     for s in &obj.symbols {
@@ -271,7 +300,10 @@ pub fn text(file: &str, obj: &Object, brief: bool) -> String {
         ]);
     }
     o.push_str(&t.render("  "));
+}
 
+/// `inspect`'s text: every relocation.
+fn relocations(o: &mut String, obj: &Object) {
     let _ = writeln!(o, "\nRelocations ({}):", obj.relocations.len());
     let mut t = Table::new(&["Section", ">Offset", "Type", "Symbol", ">Addend"]);
     for r in &obj.relocations {
@@ -290,9 +322,6 @@ pub fn text(file: &str, obj: &Object, brief: bool) -> String {
         ]);
     }
     o.push_str(&t.render("  "));
-
-    warnings(&mut o, obj);
-    o
 }
 
 fn warnings(o: &mut String, obj: &Object) {

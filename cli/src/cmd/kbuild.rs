@@ -14,7 +14,7 @@
 //! the build would use other markers than the toolkit reads).
 
 use anyhow::{bail, Context, Result};
-use modswap_annotate::kbuild::makefile::MODSWAP_FRAGMENT;
+use modswap_kbuild::makefile::MODSWAP_FRAGMENT;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -46,7 +46,7 @@ pub fn fragment() -> Result<PathBuf> {
         ),
         (
             root.join("loader/include/linux/modswap.h"),
-            modswap_annotate::sections::MODSWAP_H,
+            modswap_ir::sections::MODSWAP_H,
         ),
     ];
     for (path, built_with) in &checks {
@@ -148,7 +148,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 pub fn check_header(file: &Path) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    if text == modswap_annotate::sections::MODSWAP_H {
+    if text == modswap_ir::sections::MODSWAP_H {
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!(

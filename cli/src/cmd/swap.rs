@@ -18,7 +18,7 @@
 //! "...", "timings_ns": { phase: ns } }`.
 
 use anyhow::{Context, Result};
-use modswap_annotate::elf::Object;
+use modswap_elf::Object;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -276,7 +276,7 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modswap_annotate::elf::{Module, Section};
+    use modswap_elf::{Module, Section};
 
     fn section(name: &str) -> Section {
         Section {

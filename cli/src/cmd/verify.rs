@@ -9,8 +9,8 @@
 //! a stable order (by kind, then fields).
 
 use anyhow::{bail, Result};
-use modswap_annotate::elf::Object;
-use modswap_annotate::verify::{verify, Problem};
+use modswap_elf::verify::{verify, Problem};
+use modswap_elf::Object;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
