@@ -74,6 +74,19 @@ refuse() {
 	expect "$(field banner "$before")" "$(field banner "$after")" "banner after $1"
 }
 
+# start_sleeper: a reader that blocks inside msw_dev's read() (its pid in
+# $sleeper, what it reads in /tmp/sleeper) until "wake" is written.
+start_sleeper() {
+	msw sleep $DEV > /tmp/sleeper &
+	sleeper=$!
+	i=0
+	while [ "$(field sleepers "$(msw read $DEV)")" != 1 ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { fail "sleeper did not block"; return 1; }
+		sleep 0.1
+	done
+}
+
 test_fresh_load() {
 	start fresh_load
 	expect ok "$(load v1)" "load v1" || return
@@ -238,14 +251,7 @@ test_sleeping() {
 	start sleeping
 	echo 200 > /sys/module/module/parameters/hotswap_backoff_ms
 	echo 4 > /sys/module/module/parameters/hotswap_tries
-	msw sleep $DEV > /tmp/sleeper &
-	sleeper=$!
-	i=0
-	while [ "$(field sleepers "$(msw read $DEV)")" != 1 ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { fail "sleeper did not block"; return; }
-		sleep 0.1
-	done
+	start_sleeper || return
 	c=$(count)
 	expect "error 16" "$(load v2 | cut -d' ' -f1-2)" "swap while busy" || return
 	dmesg_has "not quiescent after 4 tries: task $sleeper (msw) is in msw_read" || return
@@ -333,14 +339,7 @@ test_user_during_backoff() {
 	expect ok "$(load msw_user_v1)" "load msw_user" || return
 	echo 300 > /sys/module/module/parameters/hotswap_backoff_ms
 	echo 10 > /sys/module/module/parameters/hotswap_tries
-	msw sleep $DEV > /tmp/sleeper &
-	sleeper=$!
-	i=0
-	while [ "$(field sleepers "$(msw read $DEV)")" != 1 ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { fail "sleeper did not block"; return; }
-		sleep 0.1
-	done
+	start_sleeper || return
 	load v2 > /tmp/swap &
 	swapper=$!
 	sleep 1
@@ -428,14 +427,7 @@ test_cli_swap() {
 	expect 0 $? "--check" || return
 	expect v2 "$(version)" "--check does not swap" || return
 	echo 2 > /sys/module/module/parameters/hotswap_tries
-	msw sleep $DEV > /tmp/sleeper &
-	sleeper=$!
-	i=0
-	while [ "$(field sleepers "$(msw read $DEV)")" != 1 ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { fail "sleeper did not block"; return; }
-		sleep 0.1
-	done
+	start_sleeper || return
 	out=$(modswap swap $M/v1/msw_dev.ko)
 	expect 1 $? "exit status when busy" || return
 	echo "$out" | grep -q "busy: $sleeper msw msw_read" || { fail "busy: $out"; return; }

@@ -224,6 +224,8 @@ pub fn include_handler(unit: &Path, handler: &str, unit_macro: Option<&str>) {
 }
 
 /// `checkpatch.pl --no-tree -f`: the number of ERRORs, and the report.
+/// Panics when checkpatch did not check the file: its exit status is 1 for
+/// warnings too, so the proof that it ran is its closing `total:` line.
 pub fn checkpatch(file: &Path) -> (usize, String) {
     let script = modswap_tests::kernel_tree().join("scripts/checkpatch.pl");
     let out = Command::new("perl")
@@ -233,6 +235,13 @@ pub fn checkpatch(file: &Path) -> (usize, String) {
         .output()
         .expect("checkpatch runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.lines().any(|l| l.starts_with("total: ")),
+        "checkpatch did not check {} (exit {:?}):\n{text}{}",
+        file.display(),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let errors = text.lines().filter(|l| l.starts_with("ERROR:")).count();
     (errors, text)
 }
