@@ -152,6 +152,13 @@ fn check_cycle(dir: &Path, file: &str, kdir: &Path, edit: &str, module: &str) {
 
     let m = make(dir, file, kdir, &["modswap-annotate"]);
     assert!(m.ok, "{}", m.out);
+    // The built object was cross-checked before the rewrite made it older
+    // than its sources.
+    assert!(
+        m.out.contains("ELF cross-check: ") && !m.out.contains("not cross-checked"),
+        "{}",
+        m.out
+    );
     let m = make(dir, file, kdir, &["modswap-check"]);
     assert!(m.ok, "annotated sources fail modswap-check:\n{}", m.out);
     assert!(m.out.contains("the markers are up to date"), "{}", m.out);

@@ -127,10 +127,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    // The report cross-checks the built objects with the sources they
+    // were built from: before the rewrite, which makes every object older
+    // than its sources.
+    let rep = run.report();
     if !args.dry_run {
         plan.apply()?;
     }
-    let rep = run.report();
     match args.format {
         Format::Text => emit(&rep.text(!args.dry_run))?,
         Format::Json => emit(&rep.json())?,
