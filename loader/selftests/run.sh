@@ -584,6 +584,15 @@ test_leaks() {
 	expect "$vm0" "$vm1" "vmalloc areas" || return
 	expect "$used0" "$used1" "VmallocUsed" || return
 	[ $((slab1 - slab0)) -lt 256 ] || { fail "Slab grew by $((slab1 - slab0)) kB"; return; }
+	# 300 swaps that fail after the new version's image was kept, when
+	# the arguments are copied: each frees what it kept.
+	expect ok "$(msw swap-badargs $M/v2/msw_dev.ko 300)" "swaps with bad arguments" || return
+	sleep 2; sync; echo 3 > /proc/sys/vm/drop_caches
+	slab2=$(meminfo Slab)
+	echo "leaks: Slab $slab1 -> $slab2 kB after 300 failed swaps"
+	[ $((slab2 - slab1)) -lt 256 ] ||
+		{ fail "Slab grew by $((slab2 - slab1)) kB over 300 failed swaps"; return; }
+	expect v1 "$(version)" "after the failed swaps" || return
 	expect ok "$(msw unload msw_user)" "rmmod msw_user" || return
 	expect ok "$(msw unload msw_dev)" "rmmod msw_dev" || return
 	pass

@@ -7,6 +7,9 @@
  *   msw swap FILE [PARAMS]       the same with MODULE_INIT_HOTSWAP (replace
  *                                 the loaded version)
  *   msw swap-as UID FILE          a swap as user UID, without capabilities
+ *   msw swap-badargs FILE N       N swaps whose parameter string is at an
+ *                                 invalid address (each must fail, EFAULT);
+ *                                 prints "ok" or the first other result
  *   msw unload NAME               delete_module()
  *   msw read DEV                  prints one line read from DEV
  *   msw sleep DEV                 blocks in read() until "wake" is written
@@ -266,6 +269,15 @@ int main(int argc, char **argv)
 		ret = do_load(argv[2], argc > 3 ? argv[3] : "",
 			      strcmp(cmd, "swap") ? 0 : MODULE_INIT_HOTSWAP, &ns);
 		return report(ret);
+	}
+	if (!strcmp(cmd, "swap-badargs") && argc == 4) {
+		for (int i = 0; i < atoi(argv[3]); i++) {
+			ret = do_load(argv[2], (const char *)1,
+				      MODULE_INIT_HOTSWAP, &ns);
+			if (ret != -EFAULT)
+				return report(ret ? ret : -EINVAL);
+		}
+		return report(0);
 	}
 	if (!strcmp(cmd, "swap-as") && argc == 4) {
 		if (setgid(atoi(argv[2])) || setuid(atoi(argv[2]))) {
