@@ -30,6 +30,9 @@ pub enum Variant {
     Hotswap,
     /// Unpatched, for comparisons.
     Stock,
+    /// Patched, with Debian's own configuration reduced to the modules the
+    /// tests load (the distro profile, see `distro.rs`).
+    Distro,
 }
 
 pub struct Tree {
@@ -42,6 +45,7 @@ impl Tree {
         let name = match variant {
             Variant::Hotswap => format!("linux-{}", paths::KERNEL_VERSION),
             Variant::Stock => format!("linux-{}-stock", paths::KERNEL_VERSION),
+            Variant::Distro => format!("linux-{}-distro", paths::KERNEL_VERSION),
         };
         Tree {
             variant,
@@ -74,7 +78,7 @@ impl Tree {
             .env("KBUILD_BUILD_HOST", "modswap")
     }
 
-    fn stamp(&self, name: &str) -> PathBuf {
+    pub(crate) fn stamp(&self, name: &str) -> PathBuf {
         self.dir.join(".modswap").join(name)
     }
 }
@@ -145,7 +149,7 @@ fn unpack(tree: &Tree) -> Result<()> {
     Ok(())
 }
 
-fn git(tree: &Tree) -> Cmd {
+pub(crate) fn git(tree: &Tree) -> Cmd {
     Cmd::new("git")
         .arg("-C")
         .arg(&tree.dir)
@@ -174,7 +178,7 @@ pub fn series() -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-fn fingerprint(files: &[PathBuf]) -> Result<String> {
+pub(crate) fn fingerprint(files: &[PathBuf]) -> Result<String> {
     // FNV-1a over names and contents: enough to notice a changed input.
     let mut h = modswap_util::Fnv64::new();
     for f in files {
@@ -191,7 +195,7 @@ fn fingerprint(files: &[PathBuf]) -> Result<String> {
 /// Brings the tree's source to base + series, touching only what differs.
 fn apply_series(tree: &Tree) -> Result<()> {
     let patches = match tree.variant {
-        Variant::Hotswap => series()?,
+        Variant::Hotswap | Variant::Distro => series()?,
         Variant::Stock => Vec::new(),
     };
     let want = fingerprint(&patches)?;
@@ -239,6 +243,7 @@ pub fn fragments(variant: Variant) -> Vec<PathBuf> {
         match variant {
             Variant::Hotswap => v.push(f),
             Variant::Stock => v.push(paths::cache_dir().join("stock-debug.config")),
+            Variant::Distro => {}
         }
     }
     v
@@ -289,6 +294,9 @@ fn requested(fragment: &str) -> Vec<(String, Option<String>)> {
 /// olddefconfig, which turns on unwanted defaults), then checked: every
 /// requested symbol must have the requested value in the final .config.
 fn configure(tree: &Tree) -> Result<()> {
+    if tree.variant == Variant::Distro {
+        return crate::distro::configure(tree);
+    }
     if tree.variant == Variant::Stock {
         write_stock_fragment()?;
     }
@@ -365,6 +373,16 @@ pub fn prepare(variant: Variant) -> Result<Tree> {
     apply_series(&tree)?;
     configure(&tree)?;
     run(tree.make().arg("all"))?;
+    Ok(tree)
+}
+
+/// The tree of `variant`, unpacked and patched, neither configured nor built:
+/// for what reads the loader's sources.
+pub fn patched(variant: Variant) -> Result<Tree> {
+    let tree = Tree::new(variant);
+    std::fs::create_dir_all(paths::cache_dir())?;
+    unpack(&tree)?;
+    apply_series(&tree)?;
     Ok(tree)
 }
 

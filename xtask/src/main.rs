@@ -13,8 +13,10 @@
 //! - `demo`: the paper's experiment: fat, vfat, msdos and bfs hotswapped
 //!   under a web load in QEMU, with its summary.
 //! - `bench e2e`: the experiment's figures (the paper's tables 1-3 and 6).
+//! - `bench coverage`: how many of Debian's modules the loader would refuse.
 
 mod bench;
+mod distro;
 mod e2e;
 mod kernel;
 mod loadertest;
@@ -42,7 +44,10 @@ enum Task {
     Setup,
     /// Build a Linux 6.12 tree under the cache directory and print its path.
     Kernel {
-        #[arg(long, value_enum, default_value = "hotswap")]
+        /// hotswap (the test kernel), stock (the same, unpatched) or distro
+        /// (Debian's own configuration with the series, reduced in what it
+        /// builds).
+        #[arg(long, visible_alias = "profile", value_enum, default_value = "hotswap")]
         variant: kernel::Variant,
         /// Build the hotswap tree after each patch of the loader series, and
         /// with CONFIG_MODULE_HOTSWAP off (slow; not part of `test`).
@@ -82,6 +87,9 @@ enum BenchTask {
     /// `modswap annotate` on fs/fat beside Kbuild's compile time, and on
     /// every module directory under fs/.
     Annotate(bench::annotate::Args),
+    /// Every module of Debian's linux-image-6.12.117+deb12-amd64: how many
+    /// carry a section that the loader refuses, per refusal.
+    Coverage,
 }
 
 fn main() -> Result<()> {
@@ -97,6 +105,9 @@ fn main() -> Result<()> {
             } else {
                 kernel::prepare(variant)?
             };
+            if variant == kernel::Variant::Distro {
+                distro::check(&tree.dir)?;
+            }
             println!("{}", tree.dir.display());
             Ok(())
         }
@@ -123,6 +134,10 @@ fn main() -> Result<()> {
             e2e::demo(rounds, clients)
         }
         Task::Bench(BenchTask::Annotate(args)) => bench::annotate::run_bench(&args),
+        Task::Bench(BenchTask::Coverage) => {
+            setup::debian_packages()?;
+            bench::coverage::bench()
+        }
     }
 }
 

@@ -48,6 +48,12 @@ impl Cmd {
         self
     }
 
+    /// Standard input from /dev/null: a prompt fails instead of waiting.
+    pub fn stdin_null(mut self) -> Cmd {
+        self.inner.stdin(Stdio::null());
+        self
+    }
+
     pub fn shown(&self) -> &str {
         &self.shown
     }
@@ -124,6 +130,7 @@ pub fn work_dir(harness: &str, variant: crate::kernel::Variant) -> std::path::Pa
     let name = match variant {
         crate::kernel::Variant::Hotswap => "hotswap",
         crate::kernel::Variant::Stock => "stock",
+        crate::kernel::Variant::Distro => "distro",
     };
     crate::paths::cache_dir().join(harness).join(name)
 }

@@ -4,9 +4,12 @@
 //! - [`loader`]: the loader, stock vs hotswap kernel in QEMU;
 //! - [`e2e`]: the experiment's figures (the paper's tables);
 //! - [`kbuild`]: the Kbuild fragment on fs/fat;
-//! - [`annotate`]: speed and memory of `modswap annotate`.
+//! - [`annotate`]: speed and memory of `modswap annotate`;
+//! - [`coverage`]: how many of Debian's modules carry a section the loader
+//!   refuses.
 
 pub mod annotate;
+pub mod coverage;
 pub mod e2e;
 pub mod kbuild;
 pub mod loader;
