@@ -223,8 +223,6 @@ test_failures() {
 	refuse v2_export_ns 8 "user msw_user uses msw_dev_version from namespace MSW_NS, which it does not import" && pass
 	start refuse_percpu
 	refuse v2_fail_percpu 95 "cannot hotswap a module with section .data..percpu" && pass
-	start refuse_static_call
-	refuse v2_fail_static_call 95 "cannot hotswap a module with section .static_call_sites" && pass
 	start refuse_ctor
 	refuse v2_fail_ctor 22 "slab cache msw_objs has constructor msw_obj_ctor+0x0" &&
 		expect 3 "$(cat /sys/module/msw_dev/parameters/ctor_version)" \
@@ -245,6 +243,18 @@ test_failures() {
 	start after_refusals
 	expect 3 "$(param dev_version)" "user still reaches v3" &&
 		expect v3 "$(version)" "device still v3" && pass
+	# A version that defines a static call and calls it: its call site is
+	# registered for the new code and the old one's removed (a leftover
+	# would be patched in freed text by the next update).
+	start static_call_sites
+	expect ok "$(load v2_static_call)" "swap to a v2 with a static call" || return
+	expect v2 "$(version)" "v2 answers through its static call" || return
+	expect ok "$(load v3)" "back to v3" || return
+	expect v3 "$(version)" "v3 runs" || return
+	expect ok "$(load v2_static_call)" "the static call version again" || return
+	expect v2 "$(version)" "v2 answers through its static call again" || return
+	expect ok "$(load v3)" "back to v3 again" || return
+	pass
 }
 
 test_sleeping() {
@@ -385,7 +395,7 @@ test_kprobes() {
 	expect ok "$(ko $M/kprobe/msw_kprobe.ko target=msw_read)" "kprobe on msw_read" || return
 	msw read $DEV >/dev/null
 	expect 1 "$(cat /sys/module/msw_kprobe/parameters/hits)" "the kprobe fired" || return
-	refuse v2 16 "a kprobe at msw_read+0x0/.* \[msw_dev\] is registered on the old code" || return
+	refuse v2 16 "a kprobe at msw_read+0x0/.* \[msw_dev\] is registered on the old code\|ftrace: msw_read+0x[0-9a-f]*/.* \[msw_dev\] is traced" || return
 	expect ok "$(msw unload msw_kprobe)" "rmmod msw_kprobe" || return
 	expect ok "$(load v2)" "swap once the kprobe is gone" || return
 	pass
@@ -612,6 +622,100 @@ test_permanent() {
 	pass
 }
 
+# ---- the facilities of a distribution's kernel (the distro profile) ----
+
+T=/sys/kernel/tracing
+other() { [ "$(version)" = v1 ] && echo v2 || echo v1; }
+traced() { echo > $T/trace; msw read $DEV >/dev/null; grep -q " msw_read" $T/trace; }
+untrace() { echo nop > $T/current_tracer; echo > $T/set_ftrace_filter; }
+
+# ftrace: the function tracer on a function of the loaded version refuses
+# the swap (its text would be freed under the tracer) and goes on tracing
+# it; once the tracer is off the swap goes through, and the new version's
+# function of that name can be traced.
+test_ftrace() {
+	start ftrace_traced
+	[ -e $T/trace ] || mount -t tracefs nodev $T
+	echo msw_read > $T/set_ftrace_filter || { fail "cannot filter on msw_read"; return; }
+	echo function > $T/current_tracer
+	traced || { fail "msw_read not traced before the swap"; untrace; return; }
+	refuse "$(other)" 16 "ftrace: msw_read+0x[0-9a-f]*/.* \[msw_dev\] is traced" || { untrace; return; }
+	traced || { fail "msw_read no longer traced after the refusal"; untrace; return; }
+	untrace
+	b=$(other)
+	expect ok "$(load $b)" "swap once the tracer is off" || return
+	expect $b "$(version)" "$b runs" || return
+	echo msw_read > $T/set_ftrace_filter || { fail "the new msw_read cannot be filtered"; return; }
+	echo function > $T/current_tracer
+	traced || { fail "the new version's msw_read is not traced"; untrace; return; }
+	untrace
+	pass
+}
+
+# BTF: the new version's BTF (its .BTF section, extracted on the host into
+# msw_dev.btf) replaces the old one's in /sys/kernel/btf; while a BTF file
+# descriptor holds the old one, the swap is busy.
+test_btf() {
+	start btf_moves
+	B=/sys/kernel/btf/msw_dev
+	v=$(version)
+	cmp -s $B $M/$v/msw_dev.btf || { fail "$B is not $v's .BTF before the swap"; return; }
+	b=$(other)
+	expect ok "$(load $b)" "swap to $b" || return
+	cmp -s $B $M/$b/msw_dev.btf || { fail "$B is not $b's .BTF after the swap"; return; }
+	pass
+
+	start btf_busy
+	msw btf-hold msw_dev > /tmp/btfhold &
+	holder=$!
+	i=0
+	while ! grep -q '^ok' /tmp/btfhold && [ $i -lt 20 ]; do sleep 1; i=$((i + 1)); done
+	grep -q '^ok' /tmp/btfhold || { fail "no BTF descriptor: $(cat /tmp/btfhold)"; kill $holder; return; }
+	echo 2 > /sys/module/module/parameters/hotswap_tries
+	refuse "$(other)" 16 "not quiescent after 2 tries: BTF: the old version's BTF is held by BPF programs, maps or file descriptors"
+	r=$?
+	echo 10 > /sys/module/module/parameters/hotswap_tries
+	kill $holder
+	wait $holder
+	[ $r = 0 ] || return
+	b=$(other)
+	expect ok "$(load $b)" "swap once the descriptor is closed" || return
+	cmp -s $B $M/$b/msw_dev.btf || { fail "$B is not $b's .BTF"; return; }
+	pass
+}
+
+# Static calls that the kernel owns (PREEMPT_DYNAMIC's might_resched() and
+# cond_resched(), which msw_dev's read path calls): after swaps, and once
+# the old versions are freed, switching the preemption mode patches the
+# call sites of the running version and no other (a site left of a freed
+# version would be written in unmapped memory), and the new code runs.
+test_static_call_kernel() {
+	start static_call_kernel
+	P=/sys/kernel/debug/sched/preempt
+	[ -e $P ] || mount -t debugfs none /sys/kernel/debug
+	[ -e $P ] || { fail "no $P"; return; }
+	for i in 1 2 3; do
+		b=$(other)
+		expect ok "$(load $b)" "swap to $b" || return
+	done
+	sleep 2
+	for m in full none voluntary; do
+		echo $m > $P || { fail "preempt=$m"; return; }
+		grep -q "($m)" $P || { fail "preempt is $(cat $P), not $m"; return; }
+		msw read $DEV > /dev/null || { fail "read under preempt=$m"; return; }
+	done
+	pass
+}
+
+# Only on a kernel that has the facilities (BTF, tracefs): the host expects
+# these tests from the distro profile and no other.
+test_facilities() {
+	[ -e /sys/kernel/btf/vmlinux ] || return 0
+	test_ftrace
+	test_btf
+	test_static_call_kernel
+}
+
 # Last: modules_disabled cannot be turned off again.
 test_modules_disabled() {
 	start modules_disabled
@@ -643,6 +747,7 @@ run_tests() {
 	test_callbacks
 	test_leaks
 	test_permanent
+	test_facilities
 	test_modules_disabled
 	echo "MSW-RESULT $([ $FAILED = 0 ] && echo PASS || echo FAIL)"
 }

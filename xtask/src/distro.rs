@@ -12,7 +12,8 @@
 //!    that the tests do not load is dropped, which is what makes the build
 //!    fit in about 25 minutes on 2 cores.
 //! 3. Every loader-relevant option ([`LOADER_OPTIONS`]) that step 2 changed
-//!    gets Debian's value back, and the fragment is merged again.
+//!    gets Debian's value back, the fragment is merged again, and
+//!    `xtask/kernel/distro-qemu.config` builds in the QEMU guest's disks.
 //!
 //! [`differences`] then lists every option where the profile differs from
 //! Debian's configuration; [`check`] prints them all and fails when one is
@@ -35,9 +36,14 @@ pub fn lsmod_file() -> PathBuf {
     paths::repo_root().join("xtask/kernel/distro.lsmod")
 }
 
-/// What the profile sets on top of Debian's configuration.
+/// What a user sets on top of Debian's configuration (step 1).
 pub fn fragment() -> PathBuf {
     paths::repo_root().join("xtask/kernel/distro.config")
+}
+
+/// What the QEMU guest needs built in (step 3).
+pub fn qemu_fragment() -> PathBuf {
+    paths::repo_root().join("xtask/kernel/distro-qemu.config")
 }
 
 /// Options (without `CONFIG_`) whose values decide what the loader meets in
@@ -210,7 +216,7 @@ pub fn restore_lines(
 /// Configures `tree` as the distro profile (the three steps above); a stamp
 /// over the inputs skips it when nothing changed.
 pub fn configure(tree: &Tree) -> Result<()> {
-    let inputs = [debian_config(), lsmod_file(), fragment()];
+    let inputs = [debian_config(), lsmod_file(), fragment(), qemu_fragment()];
     let want = crate::kernel::fingerprint(&inputs)?;
     let stamp = tree.stamp("config");
     let config = tree.dir.join(".config");
@@ -224,16 +230,10 @@ pub fn configure(tree: &Tree) -> Result<()> {
         )
     })?;
     let frag = std::fs::read_to_string(fragment())?;
+    let qemu = std::fs::read_to_string(qemu_fragment())?;
     std::fs::create_dir_all(tree.dir.join(".modswap"))?;
     // 1. Debian's full configuration with the series.
-    write_atomic(
-        &config,
-        format!(
-            "{debian_text}
-{frag}"
-        )
-        .as_bytes(),
-    )?;
+    write_atomic(&config, format!("{debian_text}\n{frag}").as_bytes())?;
     run(tree.make().arg("olddefconfig"))?;
     std::fs::copy(&config, tree.dir.join(".modswap/full.config"))?;
     // 2. Only the modules the tests load.
@@ -249,12 +249,7 @@ pub fn configure(tree: &Tree) -> Result<()> {
     let reduced_text = std::fs::read_to_string(&config)?;
     write_atomic(
         &config,
-        format!(
-            "{reduced_text}
-{restore}
-{frag}"
-        )
-        .as_bytes(),
+        format!("{reduced_text}\n{restore}\n{frag}\n{qemu}").as_bytes(),
     )?;
     run(tree.make().arg("olddefconfig"))?;
     write_atomic(&stamp, want.as_bytes())?;

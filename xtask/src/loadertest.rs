@@ -69,12 +69,7 @@ const BUILDS: &[Build] = &[
     b("v2_drop_export", "msw_dev", DEV_V2, "-DMSW_DROP_EXPORT"),
     b("v2_fail_clash", "msw_dev", DEV_V2, "-DMSW_FAIL_CLASH"),
     b("v3_fail_prepare", "msw_dev", DEV_V3, "-DMSW_FAIL_PREPARE"),
-    b(
-        "v2_fail_static_call",
-        "msw_dev",
-        DEV_V2,
-        "-DMSW_FAIL_STATIC_CALL",
-    ),
+    b("v2_static_call", "msw_dev", DEV_V2, "-DMSW_STATIC_CALL"),
     b("v3_fail_cancel", "msw_dev", DEV_V3, "-DMSW_FAIL_CANCEL"),
     b("msw_user_v1", "msw_user", "msw_user/msw_user_v1.c", ""),
     b(
@@ -127,12 +122,12 @@ const TESTS: &[&str] = &[
     "refuse_prepare",
     "refuse_namespace",
     "refuse_percpu",
-    "refuse_static_call",
     "refuse_ctor",
     "refuse_abi",
     "refuse_malformed",
     "refuse_unprivileged",
     "after_refusals",
+    "static_call_sites",
     "sleeping",
     "hammer",
     "chain",
@@ -156,6 +151,24 @@ const TESTS: &[&str] = &[
     "permanent",
     "modules_disabled",
 ];
+
+/// The tests that only the distro profile's kernel runs (its facilities:
+/// ftrace, BTF), besides [`TESTS`].
+const DISTRO_TESTS: &[&str] = &[
+    "ftrace_traced",
+    "btf_moves",
+    "btf_busy",
+    "static_call_kernel",
+];
+
+/// What `run.sh test` must report on `variant`'s kernel.
+fn expected_tests(variant: Variant) -> Vec<&'static str> {
+    let mut v = TESTS.to_vec();
+    if variant == Variant::Distro {
+        v.extend_from_slice(DISTRO_TESTS);
+    }
+    v
+}
 
 fn selftests_dir() -> PathBuf {
     paths::repo_root().join("loader/selftests")
@@ -210,6 +223,13 @@ fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
         let ko = dir.join(format!("{}.ko", build.module));
         if !ko.exists() {
             bail!("{} was not built", ko.display());
+        }
+        if tree.variant == Variant::Distro {
+            // The module's BTF, which /sys/kernel/btf/<module> must show.
+            run(Cmd::new("objcopy")
+                .args(["-O", "binary", "--only-section=.BTF"])
+                .arg(&ko)
+                .arg(dir.join(format!("{}.btf", build.module))))?;
         }
     }
     Ok(())
@@ -269,6 +289,10 @@ fn initramfs(tree: &Tree, out: &Path, helper: &Path) -> Result<PathBuf> {
             .join(build.dir)
             .join(format!("{}.ko", build.module));
         fs.file(&format!("{dir}/{}.ko", build.module), &ko, 0o644);
+        let btf = ko.with_extension("btf");
+        if btf.exists() {
+            fs.file(&format!("{dir}/{}.btf", build.module), &btf, 0o644);
+        }
     }
     // A real module of the tree that has nothing to do with hotswap, for
     // the load benchmark.
@@ -300,6 +324,10 @@ pub(crate) fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLo
     if suite == "test" {
         boot.smp = 4;
     }
+    // Debian's configuration needs more memory than the test kernel's.
+    if tree.variant == Variant::Distro {
+        boot.mem_mb = 1024;
+    }
     let result = boot.run()?;
     eprintln!(
         "loader: {suite} run on the {:?} kernel took {:.1} s (log: {})",
@@ -314,8 +342,8 @@ pub(crate) fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLo
 const OFF_TESTS: &[&str] = &["off_load"];
 
 /// Checks a test run's log: every test passed, nothing else went wrong.
-fn check_test_log(log: &BootLog) -> Vec<String> {
-    check_log(log, TESTS)
+fn check_test_log(log: &BootLog, variant: Variant) -> Vec<String> {
+    check_log(log, &expected_tests(variant))
 }
 
 fn check_log(log: &BootLog, tests: &[&str]) -> Vec<String> {
@@ -352,7 +380,7 @@ fn check_log(log: &BootLog, tests: &[&str]) -> Vec<String> {
 /// The QEMU loader tests on the hotswap kernel `tree`.
 pub fn test(tree: &Tree) -> Result<()> {
     let log = boot(tree, "test", Duration::from_secs(600))?;
-    let problems = check_test_log(&log);
+    let problems = check_test_log(&log, tree.variant);
     let passed = log
         .text
         .lines()
@@ -451,14 +479,14 @@ mod tests {
             .map(|t| format!("MSW-TEST {t} PASS\n"))
             .collect();
         text.push_str("MSW-RESULT PASS\nreboot: Power down\n");
-        assert!(check_test_log(&log(&text)).is_empty());
+        assert!(check_test_log(&log(&text), Variant::Hotswap).is_empty());
     }
 
     #[test]
     fn failures_missing_tests_and_warnings_are_reported() {
         let text = "MSW-TEST fresh_load PASS\nMSW-TEST eexist FAIL: load: expected 'x'\n\
                     [ 1.0] WARNING: CPU: 1 PID: 9 at kernel/module/hotswap.c:10\nMSW-RESULT FAIL\n";
-        let p = check_test_log(&log(text));
+        let p = check_test_log(&log(text), Variant::Hotswap);
         assert!(p.iter().any(|p| p.contains("eexist: FAIL")));
         assert!(p.iter().any(|p| p.contains("test leaks did not report")));
         assert!(p.iter().any(|p| p.contains("WARNING")));
@@ -480,7 +508,7 @@ mod tests {
     #[test]
     fn every_test_in_run_sh_is_expected_and_every_build_exists() {
         let script = std::fs::read_to_string(selftests_dir().join("run.sh")).unwrap();
-        for t in TESTS {
+        for t in TESTS.iter().chain(DISTRO_TESTS) {
             assert!(
                 script.contains(&format!("start {t}")),
                 "run.sh has no test {t}"
@@ -492,7 +520,7 @@ mod tests {
             .count();
         assert_eq!(
             started,
-            TESTS.len() + OFF_TESTS.len(),
+            TESTS.len() + DISTRO_TESTS.len() + OFF_TESTS.len(),
             "run.sh starts tests that TESTS does not list"
         );
         for build in BUILDS {

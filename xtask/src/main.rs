@@ -54,10 +54,21 @@ enum Task {
         #[arg(long)]
         check_series: bool,
     },
-    /// Set up, then run every test.
-    Test,
-    /// Build the hotswap kernel and run the loader's QEMU tests.
-    LoaderTest,
+    /// Set up, then run every test (under 75 minutes cold on 2 cores).
+    Test {
+        /// Also the long runs: every patch of the loader series built on
+        /// its own and the series with CONFIG_MODULE_HOTSWAP off booted
+        /// (`kernel --check-series`), and the experiment on the distro
+        /// profile's kernel.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Build the hotswap kernel (or the distro profile's) and run the
+    /// loader's QEMU tests.
+    LoaderTest {
+        #[arg(long, visible_alias = "profile", value_enum, default_value = "hotswap")]
+        variant: kernel::Variant,
+    },
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(BenchTask),
@@ -73,6 +84,10 @@ enum Task {
         /// Concurrent web clients.
         #[arg(long, default_value_t = 50)]
         clients: u32,
+        /// The kernel: the test kernel (hotswap) or Debian's configuration
+        /// (distro).
+        #[arg(long, visible_alias = "profile", value_enum, default_value = "hotswap")]
+        variant: kernel::Variant,
     },
 }
 
@@ -111,10 +126,14 @@ fn main() -> Result<()> {
             println!("{}", tree.dir.display());
             Ok(())
         }
-        Task::Test => test(),
-        Task::LoaderTest => {
+        Task::Test { full } => test(full),
+        Task::LoaderTest { variant } => {
             setup::debian_packages()?;
-            loadertest::test(&kernel::prepare(kernel::Variant::Hotswap)?)
+            let tree = kernel::prepare(variant)?;
+            if variant == kernel::Variant::Distro {
+                distro::check(&tree.dir)?;
+            }
+            loadertest::test(&tree)
         }
         Task::Bench(BenchTask::Loader) => {
             setup::debian_packages()?;
@@ -129,9 +148,13 @@ fn main() -> Result<()> {
             bench::e2e::bench()
         }
         Task::Quickstart => quickstart::quickstart(),
-        Task::Demo { rounds, clients } => {
+        Task::Demo {
+            rounds,
+            clients,
+            variant,
+        } => {
             setup::all()?;
-            e2e::demo(rounds, clients)
+            e2e::demo(rounds, clients, variant)
         }
         Task::Bench(BenchTask::Annotate(args)) => bench::annotate::run_bench(&args),
         Task::Bench(BenchTask::Coverage) => {
@@ -141,7 +164,7 @@ fn main() -> Result<()> {
     }
 }
 
-fn test() -> Result<()> {
+fn test(full: bool) -> Result<()> {
     setup::all()?;
     let tree = kernel::prepare(kernel::Variant::Hotswap)?;
     util::run(
@@ -151,5 +174,15 @@ fn test() -> Result<()> {
             .current_dir(paths::repo_root()),
     )?;
     loadertest::test(&tree)?;
-    e2e::test(&tree)
+    e2e::test(&tree)?;
+    // Debian's own configuration with the series: its config check and
+    // the loader's QEMU tests, with the facilities it has.
+    let distro = kernel::prepare(kernel::Variant::Distro)?;
+    distro::check(&distro.dir)?;
+    loadertest::test(&distro)?;
+    if full {
+        e2e::test(&distro)?;
+        kernel::check_series()?;
+    }
+    Ok(())
 }

@@ -12,8 +12,9 @@
  *			banner at this version's string
  *   MSW_NO_HOTSWAP	no .modswap.info: an ordinary duplicate (-EEXIST)
  *   MSW_FAIL_ABI	a .modswap.info of an unknown ABI version
- *   MSW_FAIL_STATIC_CALL	a static call site, which the kernel registers
- *			per module (swapping it is refused)
+ *   MSW_STATIC_CALL	defines a static call and reports its version
+ *			through it: its own call site and key move
+ *			with the swap
  *   MSW_FAIL_CTOR	the constructor of the loaded version's slab cache
  *			has no function of its name here
  *   MSW_FAIL_POSITIVE	the replace handler returns a positive value
@@ -83,7 +84,7 @@ static DEFINE_PER_CPU(unsigned long, msw_reads);
 #define MSW_COUNT_READ()	do { } while (0)
 #endif
 
-#ifdef MSW_FAIL_STATIC_CALL
+#ifdef MSW_STATIC_CALL
 DEFINE_STATIC_CALL(msw_version_call, msw_dev_version);
 #define MSW_REPORTED_VERSION	static_call(msw_version_call)()
 #else

@@ -19,9 +19,13 @@
  *   msw bench-load FILE NAME N    N load/unload cycles: median and min load ns
  *   msw bench-swap A B N          N swaps alternating A and B: median, min ns
  *   msw bench-read DEV N          ns per read() over N reads
+ *   msw btf-hold NAME             opens the BTF of module NAME by its ID,
+ *                                 prints "ok ID" and holds the descriptor
+ *                                 until killed
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/bpf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -259,6 +263,51 @@ static int cmd_bench_read(const char *dev, int n)
 	return 0;
 }
 
+static int bpf_sys(int cmd, union bpf_attr *attr)
+{
+	return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+}
+
+/* Holds a file descriptor of the BTF named @name (a module's). */
+static int cmd_btf_hold(const char *name)
+{
+	union bpf_attr a;
+	__u32 id = 0;
+
+	for (;;) {
+		struct bpf_btf_info info;
+		char n[64] = "";
+		int fd;
+
+		memset(&a, 0, sizeof(a));
+		a.start_id = id;
+		if (bpf_sys(BPF_BTF_GET_NEXT_ID, &a)) {
+			printf("error %d no BTF named %s\n", errno, name);
+			return 1;
+		}
+		id = a.next_id;
+		memset(&a, 0, sizeof(a));
+		a.btf_id = id;
+		fd = bpf_sys(BPF_BTF_GET_FD_BY_ID, &a);
+		if (fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		info.name = (__u64)(unsigned long)n;
+		info.name_len = sizeof(n);
+		memset(&a, 0, sizeof(a));
+		a.info.bpf_fd = fd;
+		a.info.info_len = sizeof(info);
+		a.info.info = (__u64)(unsigned long)&info;
+		if (!bpf_sys(BPF_OBJ_GET_INFO_BY_FD, &a) && !strcmp(n, name)) {
+			printf("ok %u\n", id);
+			fflush(stdout);
+			for (;;)
+				pause();
+		}
+		close(fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -300,6 +349,8 @@ int main(int argc, char **argv)
 		return cmd_bench_load(argv[2], argv[3], atoi(argv[4]));
 	if (!strcmp(cmd, "bench-swap") && argc == 5)
 		return cmd_bench_swap(argv[2], argv[3], atoi(argv[4]));
+	if (!strcmp(cmd, "btf-hold") && argc == 3)
+		return cmd_btf_hold(argv[2]);
 	if (!strcmp(cmd, "bench-read") && argc == 4)
 		return cmd_bench_read(argv[2], atoi(argv[3]));
 	fprintf(stderr, "usage: see the comment at the top of msw.c\n");

@@ -124,6 +124,10 @@ pub(crate) fn boot(tree: &Tree, built: &Built, p: Params) -> Result<(BootLog, Ve
     let log = out.join(format!("serial-{}.log", p.mode));
     let mut boot = Boot::new(tree.bzimage(), cpio, log.clone());
     boot.drives = disks.clone();
+    // Debian's configuration needs more memory than the test kernel's.
+    if tree.variant == crate::kernel::Variant::Distro {
+        boot.mem_mb = 1024;
+    }
     let quiet = if p.mode.starts_with("bench") {
         " loglevel=4"
     } else {

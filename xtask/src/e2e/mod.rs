@@ -314,8 +314,8 @@ pub(crate) fn modswap_binary() -> Result<PathBuf> {
 }
 
 /// `cargo xtask demo`: the whole experiment, then its summary.
-pub fn demo(rounds: u32, clients: u32) -> Result<()> {
-    let tree = crate::kernel::prepare(Variant::Hotswap)?;
+pub fn demo(rounds: u32, clients: u32, variant: Variant) -> Result<()> {
+    let tree = crate::kernel::prepare(variant)?;
     run_experiment(&tree, Params::demo(rounds, clients))?;
     Ok(())
 }
