@@ -707,6 +707,57 @@ test_static_call_kernel() {
 	pass
 }
 
+# Jump labels: a version with a static key of its own and one of
+# msw_block's (another module's). Its entries follow each swap: flipping
+# msw_block's key after that version was swapped out (and freed) patches
+# only the running code (an entry left behind would be written in freed
+# text), and a version swapped in starts with its own key in its initial
+# state and msw_block's as it is.
+test_jump_labels() {
+	start jump_labels
+	K=/sys/module/msw_dev/parameters
+	BK=/sys/module/msw_block/parameters/key
+	grep -q "^msw_block " /proc/modules ||
+		expect ok "$(ko $M/block/msw_block.ko)" "load msw_block" || return
+	expect ok "$(load v2_key)" "swap to a version with static keys" || return
+	expect "own=0 block=0" "$(cat $K/keys)" "keys after the swap" || return
+	echo 1 > $K/own_key
+	echo 1 > $BK
+	expect "own=1 block=1" "$(cat $K/keys)" "keys flipped" || return
+	expect ok "$(load v1)" "swap away" || return
+	sleep 2
+	echo 0 > $BK
+	echo 1 > $BK
+	expect ok "$(load v2_key)" "swap to the keys version again" || return
+	expect "own=0 block=1" "$(cat $K/keys)" "keys in the new version" || return
+	echo 0 > $BK
+	expect "own=0 block=0" "$(cat $K/keys)" "msw_block's key off" || return
+	expect ok "$(load v1)" "swap away again" || return
+	expect ok "$(msw unload msw_block)" "rmmod msw_block, which no version uses now" || return
+	pass
+}
+
+# Signatures and compression. The distro profile's kernel boots with
+# module.sig_enforce=1 and the host signed every selftest module with the
+# profile's key: an unsigned v2 and a v2 signed with another key are
+# refused as their loads would be, the loaded version running on; a signed,
+# xz-compressed version swaps through finit_module() with
+# MODULE_INIT_COMPRESSED_FILE, as kmod loads Debian's modules.
+test_signing() {
+	start sig_refused
+	expect Y "$(cat /sys/module/module/parameters/sig_enforce)" "signature enforcement" || return
+	refuse v2_unsigned 129 "Loading of unsigned module is rejected" || return
+	refuse v2_badsig 129 "Loading of module with unavailable key is rejected" || return
+	pass
+	start xz_swap
+	for i in 1 2; do
+		b=$(other)
+		expect ok "$(msw swap $M/${b}_xz/msw_dev.ko.xz)" "swap to an xz-compressed $b" || return
+		expect $b "$(version)" "$b runs" || return
+	done
+	pass
+}
+
 # Only on a kernel that has the facilities (BTF, tracefs): the host expects
 # these tests from the distro profile and no other.
 test_facilities() {
@@ -714,6 +765,8 @@ test_facilities() {
 	test_ftrace
 	test_btf
 	test_static_call_kernel
+	test_jump_labels
+	test_signing
 }
 
 # Last: modules_disabled cannot be turned off again.

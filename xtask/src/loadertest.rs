@@ -49,7 +49,7 @@ const DEV_V3: &str = "msw_dev/msw_dev_v3.c";
 const CB: &str = "msw_cb/msw_cb.c";
 
 /// msw_dev builds first: the users link against v1's Module.symvers;
-/// msw_block before msw_cb, which imports from it.
+/// msw_block before msw_cb and v2_key, which import from it.
 const BUILDS: &[Build] = &[
     b("v1", "msw_dev", DEV_V1, ""),
     b("v2", "msw_dev", DEV_V2, ""),
@@ -86,6 +86,7 @@ const BUILDS: &[Build] = &[
         "-DMSW_USER_STATIC_CALL",
     ),
     b("block", "msw_block", "msw_cb/msw_block.c", ""),
+    b("v2_key", "msw_dev", DEV_V2, "-DMSW_KEY"),
     b("kprobe", "msw_kprobe", "msw_kprobe/msw_kprobe.c", ""),
     b("cb_v1", "msw_cb", CB, "-DMSW_CB_VERSION=1"),
     b("cb_v2", "msw_cb", CB, "-DMSW_CB_VERSION=2"),
@@ -159,6 +160,9 @@ const DISTRO_TESTS: &[&str] = &[
     "btf_moves",
     "btf_busy",
     "static_call_kernel",
+    "jump_labels",
+    "sig_refused",
+    "xz_swap",
 ];
 
 /// What `run.sh test` must report on `variant`'s kernel.
@@ -211,6 +215,7 @@ fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
             .arg("modules");
         // Users link against the Module.symvers of what they import.
         let imports = match build.module {
+            _ if build.dir == "v2_key" => Some(modules.join("block/Module.symvers")),
             "msw_dev" | "msw_block" | "msw_kprobe" => None,
             "msw_cb" => Some(modules.join("block/Module.symvers")),
             _ => Some(symvers.clone()),
@@ -232,8 +237,80 @@ fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
                 .arg(dir.join(format!("{}.btf", build.module))))?;
         }
     }
+    if tree.variant == Variant::Distro {
+        sign_modules(tree, &modules)?;
+    }
     Ok(())
 }
+
+/// The distro profile boots with `module.sig_enforce=1`: every selftest
+/// module is signed with the profile's key (the one its build generated),
+/// and three kinds of v2 are made for `test_signing` in run.sh: unsigned
+/// (`v2_unsigned`), signed with a key the kernel does not trust
+/// (`v2_badsig`), and signed then xz-compressed as Debian ships modules
+/// (`v1_xz`, `v2_xz`).
+fn sign_modules(tree: &Tree, modules: &Path) -> Result<()> {
+    let sign = |key: &Path, cert: &Path, ko: &Path| {
+        run(Cmd::new(tree.dir.join("scripts/sign-file"))
+            .arg("sha256")
+            .arg(key)
+            .arg(cert)
+            .arg(ko))
+    };
+    let key = tree.dir.join("certs/signing_key.pem");
+    let cert = tree.dir.join("certs/signing_key.x509");
+    let v2 = modules.join("v2/msw_dev.ko");
+    let unsigned = modules.join("v2_unsigned/msw_dev.ko");
+    std::fs::create_dir_all(unsigned.parent().unwrap())?;
+    std::fs::copy(&v2, &unsigned)?;
+    for build in BUILDS {
+        sign(
+            &key,
+            &cert,
+            &modules.join(build.dir).join(format!("{}.ko", build.module)),
+        )?;
+    }
+    // A key of nobody's: generated once per run, never trusted.
+    let bad_key = modules.join("wrong_key.pem");
+    let bad_cert = modules.join("wrong_key.x509");
+    run(Cmd::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+        ])
+        .args([
+            "-subj",
+            "/CN=modswap selftest: an untrusted key/",
+            "-outform",
+            "DER",
+        ])
+        .arg("-keyout")
+        .arg(&bad_key)
+        .arg("-out")
+        .arg(&bad_cert))?;
+    let badsig = modules.join("v2_badsig/msw_dev.ko");
+    std::fs::create_dir_all(badsig.parent().unwrap())?;
+    std::fs::copy(&unsigned, &badsig)?;
+    sign(&bad_key, &bad_cert, &badsig)?;
+    for v in ["v1", "v2"] {
+        let dir = modules.join(format!("{v}_xz"));
+        std::fs::create_dir_all(&dir)?;
+        let xz = crate::util::output(
+            Cmd::new("xz")
+                .args(["--check=crc32", "--lzma2=dict=1MiB", "-c"])
+                .arg(modules.join(v).join("msw_dev.ko")),
+        )?;
+        std::fs::write(dir.join("msw_dev.ko.xz"), xz.stdout)?;
+    }
+    Ok(())
+}
+
+/// What `sign_modules` adds to the initramfs, beside the builds.
+const SIGNING_FILES: &[&str] = &[
+    "v2_unsigned/msw_dev.ko",
+    "v2_badsig/msw_dev.ko",
+    "v1_xz/msw_dev.ko.xz",
+    "v2_xz/msw_dev.ko.xz",
+];
 
 /// The guest helper, linked statically.
 fn build_helper(out: &Path) -> Result<PathBuf> {
@@ -294,6 +371,17 @@ fn initramfs(tree: &Tree, out: &Path, helper: &Path) -> Result<PathBuf> {
             fs.file(&format!("{dir}/{}.btf", build.module), &btf, 0o644);
         }
     }
+    if tree.variant == Variant::Distro {
+        for f in SIGNING_FILES {
+            let (dir, _) = f.split_once('/').unwrap_or((f, ""));
+            fs.dir(&format!("/modules/{dir}"));
+            fs.file(
+                &format!("/modules/{f}"),
+                &out.join("modules").join(f),
+                0o644,
+            );
+        }
+    }
     // A real module of the tree that has nothing to do with hotswap, for
     // the load benchmark.
     fs.dir("/modules/fat").file(
@@ -324,9 +412,11 @@ pub(crate) fn boot(tree: &Tree, suite: &str, timeout: Duration) -> Result<BootLo
     if suite == "test" {
         boot.smp = 4;
     }
-    // Debian's configuration needs more memory than the test kernel's.
+    // Debian's configuration needs more memory than the test kernel's;
+    // its signatures are enforced (every selftest module is signed).
     if tree.variant == Variant::Distro {
         boot.mem_mb = 1024;
+        boot.append.push_str(" module.sig_enforce=1");
     }
     let result = boot.run()?;
     eprintln!(

@@ -10,12 +10,17 @@
  * Writing N to the "deep" parameter makes the writer sleep 3 s, N calls
  * deep in this module: a task with a deep stack, outside the module being
  * swapped, that the loader must walk to its end.
+ *
+ * msw_block_key is a static key of this module that msw_dev's v2_key
+ * build tests: the jump label entries of a module on another module's
+ * key, flipped through the "key" parameter.
  */
 #include <linux/module.h>
 #include <linux/workqueue.h>
 #include <linux/completion.h>
 #include <linux/moduleparam.h>
 #include <linux/delay.h>
+#include <linux/jump_label.h>
 
 static DECLARE_COMPLETION(msw_block_done);
 
@@ -65,6 +70,28 @@ static const struct kernel_param_ops msw_block_deep_ops = {
 	.set = msw_block_deep,
 };
 module_param_cb(deep, &msw_block_deep_ops, NULL, 0200);
+
+DEFINE_STATIC_KEY_FALSE(msw_block_key);
+EXPORT_SYMBOL_GPL(msw_block_key);
+
+static int msw_block_set_key(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+	int ret = kstrtobool(val, &on);
+
+	if (ret)
+		return ret;
+	if (on)
+		static_branch_enable(&msw_block_key);
+	else
+		static_branch_disable(&msw_block_key);
+	return 0;
+}
+
+static const struct kernel_param_ops msw_block_key_ops = {
+	.set = msw_block_set_key,
+};
+module_param_cb(key, &msw_block_key_ops, NULL, 0200);
 
 static void __exit msw_block_exit(void)
 {

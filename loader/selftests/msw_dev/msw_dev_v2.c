@@ -12,6 +12,10 @@
  *			banner at this version's string
  *   MSW_NO_HOTSWAP	no .modswap.info: an ordinary duplicate (-EEXIST)
  *   MSW_FAIL_ABI	a .modswap.info of an unknown ABI version
+ *   MSW_KEY		a static key of its own and one of msw_block's,
+ *			read through the "keys" parameter, its own set
+ *			through "own_key": their jump label entries move
+ *			with the swap
  *   MSW_STATIC_CALL	defines a static call and reports its version
  *			through it: its own call site and key move
  *			with the swap
@@ -82,6 +86,44 @@ static DEFINE_PER_CPU(unsigned long, msw_reads);
 #define MSW_COUNT_READ()	this_cpu_inc(msw_reads)
 #else
 #define MSW_COUNT_READ()	do { } while (0)
+#endif
+
+#ifdef MSW_KEY
+#include <linux/jump_label.h>
+
+static DEFINE_STATIC_KEY_FALSE(msw_own_key);
+extern struct static_key_false msw_block_key;
+
+static int msw_get_keys(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "own=%d block=%d\n",
+			  static_branch_unlikely(&msw_own_key) ? 1 : 0,
+			  static_branch_unlikely(&msw_block_key) ? 1 : 0);
+}
+
+static const struct kernel_param_ops msw_keys_ops = {
+	.get = msw_get_keys,
+};
+module_param_cb(keys, &msw_keys_ops, NULL, 0444);
+
+static int msw_set_own_key(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+	int ret = kstrtobool(val, &on);
+
+	if (ret)
+		return ret;
+	if (on)
+		static_branch_enable(&msw_own_key);
+	else
+		static_branch_disable(&msw_own_key);
+	return 0;
+}
+
+static const struct kernel_param_ops msw_own_key_ops = {
+	.set = msw_set_own_key,
+};
+module_param_cb(own_key, &msw_own_key_ops, NULL, 0200);
 #endif
 
 #ifdef MSW_STATIC_CALL

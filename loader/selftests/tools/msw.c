@@ -3,7 +3,8 @@
  * msw: the guest-side helper of the loader selftests and benchmark. Built
  * statically and put into the test initramfs next to busybox.
  *
- *   msw load FILE [PARAMS]       finit_module(); prints "ok" or "error <errno>"
+ *   msw load FILE [PARAMS]       finit_module(); prints "ok" or "error <errno>";
+ *                                 FILE.xz gets MODULE_INIT_COMPRESSED_FILE
  *   msw swap FILE [PARAMS]       the same with MODULE_INIT_HOTSWAP (replace
  *                                 the loaded version)
  *   msw swap-as UID FILE          a swap as user UID, without capabilities
@@ -47,6 +48,8 @@ static long long now_ns(void)
 
 /* finit_module() flag of the hotswap kernel: replace the loaded version. */
 #define MODULE_INIT_HOTSWAP 8
+/* finit_module() flag: the file is compressed (<linux/module.h>). */
+#define MODULE_INIT_COMPRESSED_FILE 4
 
 static int do_load(const char *path, const char *params, int flags,
 		   long long *ns)
@@ -59,6 +62,9 @@ static int do_load(const char *path, const char *params, int flags,
 		fprintf(stderr, "msw: %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
+	/* As kmod loads a compressed module: the kernel decompresses it. */
+	if (strlen(path) > 3 && !strcmp(path + strlen(path) - 3, ".xz"))
+		flags |= MODULE_INIT_COMPRESSED_FILE;
 	t = now_ns();
 	ret = syscall(SYS_finit_module, fd, params, flags);
 	if (ns)
