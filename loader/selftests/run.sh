@@ -737,6 +737,32 @@ test_jump_labels() {
 	pass
 }
 
+# Dynamic debug: msw_read's pr_debug() site (the same in every version),
+# enabled before a swap, is enabled in the new version, listed once, and
+# prints from the new code; disabled, it stays disabled across a swap.
+test_dyndbg() {
+	start dyndbg_sites
+	C=/proc/dynamic_debug/control
+	site() { grep "\[msw_dev\]msw_read " $C; }
+	echo "module msw_dev func msw_read +p" > $C || { fail "cannot enable msw_read's pr_debug"; return; }
+	site | grep -q " =p " || { fail "not enabled: $(site)"; return; }
+	b=$(other)
+	expect ok "$(load $b)" "swap to $b with the site enabled" || return
+	expect 1 "$(site | wc -l)" "sites of msw_read after the swap" || return
+	site | grep -q " =p " || { fail "the site lost its flags: $(site)"; return; }
+	dmesg -c > /dev/null
+	msw read $DEV > /dev/null
+	dmesg | grep -q "msw_dev: read " || { fail "the new version's pr_debug() did not print"; return; }
+	echo "module msw_dev -p" > $C
+	b=$(other)
+	expect ok "$(load $b)" "swap to $b with the site disabled" || return
+	site | grep -q " =_ " || { fail "the site was enabled: $(site)"; return; }
+	dmesg -c > /dev/null
+	msw read $DEV > /dev/null
+	dmesg | grep -q "msw_dev: read " && { fail "a disabled pr_debug() printed"; return; }
+	pass
+}
+
 # Signatures and compression. The distro profile's kernel boots with
 # module.sig_enforce=1 and the host signed every selftest module with the
 # profile's key: an unsigned v2 and a v2 signed with another key are
@@ -766,6 +792,7 @@ test_facilities() {
 	test_btf
 	test_static_call_kernel
 	test_jump_labels
+	test_dyndbg
 	test_signing
 }
 

@@ -161,6 +161,7 @@ const DISTRO_TESTS: &[&str] = &[
     "btf_busy",
     "static_call_kernel",
     "jump_labels",
+    "dyndbg_sites",
     "sig_refused",
     "xz_swap",
 ];

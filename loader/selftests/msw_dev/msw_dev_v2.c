@@ -228,6 +228,9 @@ static ssize_t msw_read(struct file *file, char __user *buf, size_t len,
 	char line[128];
 	int n;
 
+	/* A dynamic debug site, the same in every version. */
+	pr_debug("msw_dev: read %zu bytes\n", len);
+
 	if (file->private_data) {
 		file->private_data = NULL;
 		spin_lock(&msw_state.lock);
