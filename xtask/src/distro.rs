@@ -10,7 +10,9 @@
 //!    user's `make bindeb-pkg` of Debian's configuration builds).
 //! 2. `make localmodconfig` with `xtask/kernel/distro.lsmod`: every module
 //!    that the tests do not load is dropped, which is what makes the build
-//!    fit in about 25 minutes on 2 cores.
+//!    fit in about 25 minutes on 2 cores. `kvm` is on the list although no
+//!    test loads it: options that depend on it or that it selects
+//!    (`MITIGATION_VMSCAPE`, `PREEMPT_NOTIFIERS`) are loader-relevant.
 //! 3. Every loader-relevant option ([`LOADER_OPTIONS`]) that step 2 changed
 //!    gets Debian's value back, the fragment is merged again, and
 //!    `xtask/kernel/distro-qemu.config` builds in the QEMU guest's disks.

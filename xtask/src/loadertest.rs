@@ -232,16 +232,31 @@ fn build_modules(tree: &Tree, out: &Path) -> Result<()> {
         }
         if tree.variant == Variant::Distro {
             // The module's BTF, which /sys/kernel/btf/<module> must show.
-            run(Cmd::new("objcopy")
-                .args(["-O", "binary", "--only-section=.BTF"])
-                .arg(&ko)
-                .arg(dir.join(format!("{}.btf", build.module))))?;
+            std::fs::write(
+                dir.join(format!("{}.btf", build.module)),
+                section_bytes(&ko, ".BTF")?,
+            )?;
         }
     }
     if tree.variant == Variant::Distro {
         sign_modules(tree, &modules)?;
     }
     Ok(())
+}
+
+/// The contents of section `name` of the ELF object `path`.
+fn section_bytes(path: &Path, name: &str) -> Result<Vec<u8>> {
+    use object::{Object, ObjectSection};
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = object::File::parse(&*data)
+        .with_context(|| format!("{}: not an ELF object", path.display()))?;
+    let section = file
+        .section_by_name(name)
+        .with_context(|| format!("{} has no {name} section", path.display()))?;
+    Ok(section
+        .data()
+        .with_context(|| format!("reading {name} of {}", path.display()))?
+        .to_vec())
 }
 
 /// The distro profile boots with `module.sig_enforce=1`: every selftest
