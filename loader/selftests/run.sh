@@ -598,7 +598,10 @@ test_leaks() {
 	vm1=$(vmalloc_areas); used1=$(meminfo VmallocUsed); slab1=$(meminfo Slab)
 	echo "leaks: vmalloc areas $vm0 -> $vm1, VmallocUsed $used0 -> $used1 kB, Slab $slab0 -> $slab1 kB"
 	expect "$vm0" "$vm1" "vmalloc areas" || return
-	expect "$used0" "$used1" "VmallocUsed" || return
+	# VmallocUsed also counts kernel stacks with VMAP_STACK (the distro
+	# profile): kworkers come and go by 16 kB. A page kept per swap would
+	# show as 400 kB.
+	[ $((used1 - used0)) -lt 64 ] || { fail "VmallocUsed grew by $((used1 - used0)) kB"; return; }
 	[ $((slab1 - slab0)) -lt 256 ] || { fail "Slab grew by $((slab1 - slab0)) kB"; return; }
 	# 300 swaps that fail after the new version's image was kept, when
 	# the arguments are copied: each frees what it kept.
