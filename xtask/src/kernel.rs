@@ -149,7 +149,7 @@ fn unpack(tree: &Tree) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn git(tree: &Tree) -> Cmd {
+fn git(tree: &Tree) -> Cmd {
     Cmd::new("git")
         .arg("-C")
         .arg(&tree.dir)
