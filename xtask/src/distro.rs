@@ -245,10 +245,8 @@ pub fn configure(tree: &Tree) -> Result<()> {
         .arg("localmodconfig")
         .stdin_null())?;
     // 3. Debian's values back for every loader-relevant option.
-    let debian = parse_config(&debian_text);
-    let reduced = read_config(&config)?;
-    let restore = restore_lines(&debian, &reduced);
     let reduced_text = std::fs::read_to_string(&config)?;
+    let restore = restore_lines(&parse_config(&debian_text), &parse_config(&reduced_text));
     write_atomic(
         &config,
         format!("{reduced_text}\n{restore}\n{frag}\n{qemu}").as_bytes(),
